@@ -1,0 +1,5 @@
+import sys
+
+from backprop_manual.cli import main
+
+sys.exit(main())
