@@ -1,0 +1,153 @@
+"""Timing of the per-sample loop, per device: the manual step against autograd, torch.nn + SGD, the lesson's loop
+as written, the vectorized per-sample gradients and the plain-Python floor.
+
+Run:    pytest benchmarks --benchmark-json=bench.json && python -m backprop_manual.bench_report bench.json
+Each benchmark records in extra_info what the report needs: its group, device, variant, role and the number of
+samples one call processes (so that everything is compared per sample). Every CUDA callable ends with
+torch.cuda.synchronize(), or it would time the launch, not the work. Results are checked equal in tests/, not here.
+"""
+
+import pytest
+import torch
+
+from backprop_manual.autograd_loop import autograd_descent, autograd_step
+from backprop_manual.data import load_cell_data
+from backprop_manual.float_loop import float_descent
+from backprop_manual.lesson import lesson_loop
+from backprop_manual.loop import gradient_descent, manual_step
+from backprop_manual.per_sample import autograd_per_sample, manual_per_sample, vmap_per_sample
+from backprop_manual.reference_loop import nn_sgd_descent
+
+DTYPE = torch.float64  # the lesson's dtype
+ETA = 1e-4
+
+
+@pytest.fixture
+def data(device):
+    return load_cell_data(dtype=DTYPE, device=device)
+
+
+@pytest.fixture
+def params(device):
+    return torch.tensor(2.0, dtype=DTYPE, device=device), torch.tensor(-2.0, dtype=DTYPE, device=device)
+
+
+def timed(benchmark, device, group, variant, samples, fn, role=""):
+    """Benchmark fn() (synchronized on CUDA) and label it for bench_report."""
+    benchmark.group = f"{group} [{device}]"
+    benchmark.extra_info.update(group=group, device=device, variant=variant, samples=samples, role=role)
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+
+    def call():
+        result = fn()
+        sync()
+        return result
+
+    return benchmark(call)
+
+
+# 1. One per-sample step: forward, backward, update
+
+
+def test_step_manual(benchmark, device, data, params):
+    w, b = (p.clone() for p in params)
+    x, y, one = data.X[1], data.y[1], torch.ones_like(w)
+
+    def step():
+        with torch.inference_mode():
+            manual_step(w, b, x, y, ETA, one)
+
+    timed(benchmark, device, "step", "manual", 1, step, role="manual")
+
+
+def test_step_autograd(benchmark, device, data, params):
+    w, b = (p.clone().requires_grad_(True) for p in params)
+    x, y = data.X[1], data.y[1]
+    timed(benchmark, device, "step", "autograd: requires_grad + loss.backward()", 1, lambda: autograd_step(w, b, x, y, ETA))
+
+
+def test_step_nn_sgd(benchmark, device, data, params):
+    net = torch.nn.Sequential(torch.nn.Linear(1, 1, device=device, dtype=DTYPE), torch.nn.Sigmoid())
+    criterion, opt = torch.nn.MSELoss(reduction="sum"), torch.optim.SGD(net.parameters(), lr=ETA)
+    x, y = data.X[1].reshape(1, 1), data.y[1].reshape(1, 1)
+
+    def step():
+        opt.zero_grad()
+        criterion(net(x), y).backward()
+        opt.step()
+
+    timed(benchmark, device, "step", "torch.nn + MSELoss + optim.SGD", 1, step)
+
+
+def test_step_cuda_graph(benchmark, device, data, params):
+    if device != "cuda":
+        pytest.skip("a CUDA graph is a CUDA-only remedy for kernel-launch overhead")
+    from backprop_manual.cuda_graph import GraphedDescent
+
+    graphed = GraphedDescent(*params, data.X, data.y, eta=ETA)
+    timed(benchmark, device, "step", "manual, CUDA graph replay", 1, graphed.replay)
+
+
+# 2. One epoch of the per-sample loop over all 569 samples
+
+
+def test_epoch_manual(benchmark, device, data, params):
+    n = len(data.ids)
+    timed(benchmark, device, "epoch", "manual", n, lambda: gradient_descent(*params, data.X, data.y, eta=ETA, epochs=1), role="manual")
+
+
+def test_epoch_autograd(benchmark, device, data, params):
+    n = len(data.ids)
+    timed(benchmark, device, "epoch", "autograd: requires_grad + loss.backward()", n, lambda: autograd_descent(*params, data.X, data.y, eta=ETA, epochs=1))
+
+
+def test_epoch_nn_sgd(benchmark, device, data, params):
+    n = len(data.ids)
+    timed(benchmark, device, "epoch", "torch.nn + MSELoss + optim.SGD", n, lambda: nn_sgd_descent(*params, data.X, data.y, eta=ETA, epochs=1))
+
+
+def test_epoch_lesson_as_written(benchmark, device, data):
+    X_tensor, y_tensor = data.X.reshape(-1, 1), data.y.long()  # the lesson's [569, 1] float64 and int64 target
+    timed(benchmark, device, "epoch", "the lesson's loop as written", len(data.ids), lambda: lesson_loop(X_tensor, y_tensor, epochs=1))
+
+
+def test_epoch_cuda_graph(benchmark, device, data, params):
+    if device != "cuda":
+        pytest.skip("a CUDA graph is a CUDA-only remedy for kernel-launch overhead")
+    from backprop_manual.cuda_graph import GraphedDescent
+
+    graphed = GraphedDescent(*params, data.X, data.y, eta=ETA)
+    n = len(data.ids)
+
+    def epoch():
+        for _ in range(n):
+            graphed.replay()
+
+    timed(benchmark, device, "epoch", "manual, CUDA graph replay", n, epoch)
+
+
+# 3. All 569 per-sample gradients at once
+
+
+@pytest.mark.parametrize(
+    "variant, fn, role",
+    [
+        pytest.param("manual, vectorized", manual_per_sample, "manual", id="manual"),
+        pytest.param("autograd, per-sample leaves", autograd_per_sample, "", id="autograd"),
+        pytest.param("torch.func.vmap(grad)", vmap_per_sample, "", id="vmap"),
+    ],
+)
+def test_all_gradients(benchmark, device, data, params, variant, fn, role):
+    w, b = params
+    timed(benchmark, device, "all gradients", variant, len(data.ids), lambda: fn(w, b, data.X, data.y), role=role)
+
+
+# 4. The floor: the same loop in plain Python floats
+
+
+def test_floor_python_floats(benchmark, device):
+    if device != "cpu":
+        pytest.skip("plain Python floats run on no device: the floor is measured once, under [cpu]")
+    data = load_cell_data()
+    X, y = data.X.tolist(), data.y.tolist()
+    timed(benchmark, device, "floor", "Python floats + math.exp", len(X), lambda: float_descent(2.0, -2.0, X, y, eta=ETA, epochs=1), role="floor")

@@ -1,0 +1,79 @@
+"""Every benchmarked variant computes what the reference computes, before anyone times it."""
+
+from functools import cache
+
+import pytest
+import torch
+
+from backprop_manual import load_cell_data
+from backprop_manual.autograd_loop import autograd_descent
+from backprop_manual.float_loop import float_descent
+from backprop_manual.lesson import lesson_loop
+from backprop_manual.loop import descent_by_passes, gradient_descent
+from backprop_manual.per_sample import autograd_per_sample, manual_per_sample, vmap_per_sample
+from backprop_manual.reference_loop import nn_sgd_descent
+from backprop_manual.trajectory import compare_trajectories
+
+SHORT = 2  # epochs: 1,138 steps are enough to show two loops agree; the 20-epoch lockstep is in test_trajectory.py
+
+
+@cache
+def start(device, dtype):
+    data = load_cell_data(dtype=dtype, device=device)
+    return torch.tensor(2.0, dtype=dtype, device=device), torch.tensor(-2.0, dtype=dtype, device=device), data.X, data.y
+
+
+def test_fast_loop_is_bit_for_bit_the_lessons_structure(device, dtype):
+    fast = gradient_descent(*start(device, dtype), epochs=20, trajectory=True)
+    by_passes = descent_by_passes(*start(device, dtype), epochs=20, trajectory=True)
+    assert torch.equal(fast.trajectory, by_passes.trajectory), compare_trajectories(fast.trajectory, by_passes.trajectory).summary()
+
+
+@pytest.mark.parametrize("loop", [autograd_descent, gradient_descent], ids=["autograd", "manual"])
+def test_loop_follows_nn_sgd(device, dtype, loop):
+    ours = loop(*start(device, dtype), epochs=SHORT, trajectory=True)
+    reference = nn_sgd_descent(*start(device, dtype), epochs=SHORT, trajectory=True)
+    report = compare_trajectories(ours.trajectory, reference.trajectory)
+    assert report.ok, report.summary()
+
+
+def test_python_float_floor_ends_where_the_manual_loop_ends():
+    w, b, X, y = start("cpu", torch.float64)
+    floats = float_descent(2.0, -2.0, X.tolist(), y.tolist(), epochs=SHORT)
+    manual = gradient_descent(w, b, X, y, epochs=SHORT)
+    # math.exp and torch.sigmoid round differently; float64's default tolerance still holds after 1,138 steps
+    torch.testing.assert_close(torch.tensor(floats, dtype=torch.float64), torch.stack((manual.w, manual.b)))
+
+
+def test_lessons_loop_as_written_reproduces_the_lesson_on_every_device(device):
+    _, _, X, y = start(device, torch.float64)
+    result = lesson_loop(X.reshape(-1, 1), y.long())
+    assert (round(float(result.w), 4), round(float(result.b), 4)) == (2.0255, -1.9746)
+    assert result.w.device.type == device
+
+
+@pytest.mark.parametrize("per_sample", [autograd_per_sample, vmap_per_sample], ids=["autograd", "vmap"])
+def test_all_per_sample_gradients_agree(device, dtype, per_sample):
+    w, b, X, y = start(device, dtype)
+    manual = manual_per_sample(w, b, X, y)
+    assert manual[0].shape == manual[1].shape == X.shape
+    torch.testing.assert_close(per_sample(w, b, X, y), manual)
+
+
+def test_vectorized_gradients_are_the_loops_gradients():
+    w, b, X, y = start("cpu", torch.float64)
+    gw, gb = manual_per_sample(w, b, X, y)
+    one = torch.tensor(0.05, dtype=torch.float64)  # step so small that w moves only by eta·dJ/dw
+    after = gradient_descent(w, b, X[:1], y[:1], eta=float(one), epochs=1)
+    torch.testing.assert_close(torch.stack(((w - after.w) / one, (b - after.b) / one)), torch.stack((gw[0], gb[0])))
+
+
+def test_cuda_graph_replays_the_manual_loop(device, dtype):
+    if device != "cuda":
+        pytest.skip("CUDA graphs exist only on CUDA")
+    from backprop_manual.cuda_graph import graphed_descent
+
+    graphed = graphed_descent(*start(device, dtype), epochs=SHORT)
+    eager = gradient_descent(*start(device, dtype), epochs=SHORT)
+    torch.testing.assert_close(torch.stack(graphed[:2]), torch.stack(eager[:2]))
+    assert graphed.w.device.type == "cuda"
