@@ -15,6 +15,25 @@ from pathlib import Path
 
 GROUP_ORDER = ("step", "epoch", "all gradients", "floor")
 
+# variant labels, shared with benchmarks/test_bench_loop.py so that the targets below find them
+MANUAL = "manual"
+AUTOGRAD = "autograd: requires_grad + loss.backward()"
+NN_SGD = "torch.nn + MSELoss + optim.SGD"
+LESSON = "the lesson's loop as written"
+GRAPH = "manual, CUDA graph replay"
+VECTORIZED = "manual, vectorized"
+FLOOR = "Python floats + math.exp"
+
+# (what, slower: (group, variant), faster: (group, variant), at least): slower / faster per sample, per device
+TARGETS = [
+    ("manual loop vs plain autograd", ("epoch", AUTOGRAD), ("epoch", MANUAL), 2.5),
+    ("manual loop vs torch.nn + SGD", ("epoch", NN_SGD), ("epoch", MANUAL), 4.0),
+    ("manual loop vs the lesson's loop as written", ("epoch", LESSON), ("epoch", MANUAL), 1.4),
+    ("all 569 gradients vectorized vs the manual loop", ("epoch", MANUAL), ("all gradients", VECTORIZED), 500.0),
+    ("CUDA graph replay vs eager manual step", ("step", MANUAL), ("step", GRAPH), 3.0),
+    ("manual loop's distance to the floor", ("epoch", MANUAL), ("floor", FLOOR), None),
+]
+
 
 def per_sample(bench: dict) -> tuple[float, float]:
     """(median, IQR) in µs per sample"""
@@ -42,7 +61,7 @@ def render(report: dict) -> str:
         tables[(b["extra_info"]["group"], b["extra_info"]["device"])].append(b)
     machine = report.get("machine_info", {})
     out = [
-        f"torch {report.get('torch', '?')}, Python {machine.get('python_version', '?')}, "
+        f"torch {report.get('torch', '?')}, {report.get('gpu', 'no GPU')}, Python {machine.get('python_version', '?')}, "
         f"{machine.get('cpu', {}).get('brand_raw', machine.get('processor', '?'))}; {report.get('datetime', '')}",
     ]
     order = {g: i for i, g in enumerate(GROUP_ORDER)}
@@ -61,6 +80,21 @@ def render(report: dict) -> str:
             vs_manual = f"{median / manual:.2f}" if manual else "–"
             vs_floor = f"{median / floor:.1f}" if floor else "–"
             out.append(f"| {b['extra_info']['variant']} | {median:.4g} | {iqr:.2g} | {vs_manual} | {vs_floor} | {b['stats']['rounds']} |")
+    return "\n".join(out + ["", targets(benches)])
+
+
+def targets(benches: list[dict]) -> str:
+    """The issue's targets as measured ratios, per device; the floor is device-free (measured under cpu)."""
+    median = {(b["extra_info"]["group"], b["extra_info"]["variant"], b["extra_info"]["device"]): per_sample(b)[0] for b in benches}
+    out = ["### targets", "", "| device | ratio | measured | target | |", "|---|---|---:|---:|---|"]
+    for device in sorted({b["extra_info"]["device"] for b in benches}):
+        for what, slow, fast, at_least in TARGETS:
+            num, den = median.get((*slow, device)), median.get((*fast, device), median.get((*fast, "cpu")))
+            if num is None or den is None:
+                continue
+            ratio = num / den
+            verdict = "" if at_least is None else ("met" if ratio >= at_least else "MISSED")
+            out.append(f"| {device} | {what} | {ratio:.1f}× | {'' if at_least is None else f'≥ {at_least:g}×'} | {verdict} |")
     return "\n".join(out)
 
 

@@ -1,7 +1,7 @@
 """All per-sample gradients at once: the matrix form the lesson announces for its next lesson.
 
 Three ways to the same [N] vectors of dJ/dw and dJ/db:
-- manual, vectorized: the hand-derived chain rule is elementwise, so passes.gradients takes X of shape [N] as is;
+- manual, vectorized: the hand-derived chain rule is elementwise, so it takes X of shape [N] as is;
 - autograd, per-sample trick: reference.autograd_gradients expands w and b to one leaf per sample;
 - torch.func: vmap over samples of grad of the one-sample cost.
 """
@@ -9,14 +9,18 @@ Three ways to the same [N] vectors of dJ/dw and dJ/db:
 import torch
 from torch.func import grad, vmap
 
-from backprop_manual.passes import gradients
 from backprop_manual.reference import autograd_gradients
 
 
 def manual_per_sample(w: torch.Tensor, b: torch.Tensor, X: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(dJ/dw, dJ/db) per sample = (x · dJ/dz, dJ/dz), vectorized"""
-    g = gradients(w, X, b, y)
-    return g.delta_J_delta_w, g.delta_J_delta_b
+    """(dJ/dw, dJ/db) per sample = (x · dJ/dz, dJ/dz), dJ/dz = y_hat (1 - y_hat) · 2 (y_hat - y), vectorized
+
+    passes.gradients computes the same (bit for bit, tests/test_loop_variants.py) but also keeps J and dJ/dsigma;
+    this is the lean form: 9 tensor ops per call, in place on its own temporaries.
+    """
+    y_hat = torch.mul(X, w).add_(b).sigmoid_()
+    delta_J_delta_z = torch.rsub(y_hat, 1).mul_(y_hat).mul_(y_hat - y).mul_(2)  # 2 (y_hat - y) exact: same bits
+    return X * delta_J_delta_z, delta_J_delta_z
 
 
 def autograd_per_sample(w: torch.Tensor, b: torch.Tensor, X: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

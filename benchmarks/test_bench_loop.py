@@ -10,6 +10,7 @@ torch.cuda.synchronize(), or it would time the launch, not the work. Results are
 import pytest
 import torch
 
+from backprop_manual.bench_report import AUTOGRAD, FLOOR, GRAPH, LESSON, MANUAL, NN_SGD, VECTORIZED
 from backprop_manual.autograd_loop import autograd_descent, autograd_step
 from backprop_manual.data import load_cell_data
 from backprop_manual.float_loop import float_descent
@@ -57,13 +58,13 @@ def test_step_manual(benchmark, device, data, params):
         with torch.inference_mode():
             manual_step(w, b, x, y, ETA, one)
 
-    timed(benchmark, device, "step", "manual", 1, step, role="manual")
+    timed(benchmark, device, "step", MANUAL, 1, step, role="manual")
 
 
 def test_step_autograd(benchmark, device, data, params):
     w, b = (p.clone().requires_grad_(True) for p in params)
     x, y = data.X[1], data.y[1]
-    timed(benchmark, device, "step", "autograd: requires_grad + loss.backward()", 1, lambda: autograd_step(w, b, x, y, ETA))
+    timed(benchmark, device, "step", AUTOGRAD, 1, lambda: autograd_step(w, b, x, y, ETA))
 
 
 def test_step_nn_sgd(benchmark, device, data, params):
@@ -76,7 +77,7 @@ def test_step_nn_sgd(benchmark, device, data, params):
         criterion(net(x), y).backward()
         opt.step()
 
-    timed(benchmark, device, "step", "torch.nn + MSELoss + optim.SGD", 1, step)
+    timed(benchmark, device, "step", NN_SGD, 1, step)
 
 
 def test_step_cuda_graph(benchmark, device, data, params):
@@ -85,7 +86,7 @@ def test_step_cuda_graph(benchmark, device, data, params):
     from backprop_manual.cuda_graph import GraphedDescent
 
     graphed = GraphedDescent(*params, data.X, data.y, eta=ETA)
-    timed(benchmark, device, "step", "manual, CUDA graph replay", 1, graphed.replay)
+    timed(benchmark, device, "step", GRAPH, 1, graphed.replay)
 
 
 # 2. One epoch of the per-sample loop over all 569 samples
@@ -93,22 +94,22 @@ def test_step_cuda_graph(benchmark, device, data, params):
 
 def test_epoch_manual(benchmark, device, data, params):
     n = len(data.ids)
-    timed(benchmark, device, "epoch", "manual", n, lambda: gradient_descent(*params, data.X, data.y, eta=ETA, epochs=1), role="manual")
+    timed(benchmark, device, "epoch", MANUAL, n, lambda: gradient_descent(*params, data.X, data.y, eta=ETA, epochs=1), role="manual")
 
 
 def test_epoch_autograd(benchmark, device, data, params):
     n = len(data.ids)
-    timed(benchmark, device, "epoch", "autograd: requires_grad + loss.backward()", n, lambda: autograd_descent(*params, data.X, data.y, eta=ETA, epochs=1))
+    timed(benchmark, device, "epoch", AUTOGRAD, n, lambda: autograd_descent(*params, data.X, data.y, eta=ETA, epochs=1))
 
 
 def test_epoch_nn_sgd(benchmark, device, data, params):
     n = len(data.ids)
-    timed(benchmark, device, "epoch", "torch.nn + MSELoss + optim.SGD", n, lambda: nn_sgd_descent(*params, data.X, data.y, eta=ETA, epochs=1))
+    timed(benchmark, device, "epoch", NN_SGD, n, lambda: nn_sgd_descent(*params, data.X, data.y, eta=ETA, epochs=1))
 
 
 def test_epoch_lesson_as_written(benchmark, device, data):
     X_tensor, y_tensor = data.X.reshape(-1, 1), data.y.long()  # the lesson's [569, 1] float64 and int64 target
-    timed(benchmark, device, "epoch", "the lesson's loop as written", len(data.ids), lambda: lesson_loop(X_tensor, y_tensor, epochs=1))
+    timed(benchmark, device, "epoch", LESSON, len(data.ids), lambda: lesson_loop(X_tensor, y_tensor, epochs=1))
 
 
 def test_epoch_cuda_graph(benchmark, device, data, params):
@@ -123,7 +124,7 @@ def test_epoch_cuda_graph(benchmark, device, data, params):
         for _ in range(n):
             graphed.replay()
 
-    timed(benchmark, device, "epoch", "manual, CUDA graph replay", n, epoch)
+    timed(benchmark, device, "epoch", GRAPH, n, epoch)
 
 
 # 3. All 569 per-sample gradients at once
@@ -132,7 +133,7 @@ def test_epoch_cuda_graph(benchmark, device, data, params):
 @pytest.mark.parametrize(
     "variant, fn, role",
     [
-        pytest.param("manual, vectorized", manual_per_sample, "manual", id="manual"),
+        pytest.param(VECTORIZED, manual_per_sample, "manual", id="manual"),
         pytest.param("autograd, per-sample leaves", autograd_per_sample, "", id="autograd"),
         pytest.param("torch.func.vmap(grad)", vmap_per_sample, "", id="vmap"),
     ],
@@ -150,4 +151,4 @@ def test_floor_python_floats(benchmark, device):
         pytest.skip("plain Python floats run on no device: the floor is measured once, under [cpu]")
     data = load_cell_data()
     X, y = data.X.tolist(), data.y.tolist()
-    timed(benchmark, device, "floor", "Python floats + math.exp", len(X), lambda: float_descent(2.0, -2.0, X, y, eta=ETA, epochs=1), role="floor")
+    timed(benchmark, device, "floor", FLOOR, len(X), lambda: float_descent(2.0, -2.0, X, y, eta=ETA, epochs=1), role="floor")

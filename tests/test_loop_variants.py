@@ -5,7 +5,7 @@ from functools import cache
 import pytest
 import torch
 
-from backprop_manual import load_cell_data
+from backprop_manual import gradients, load_cell_data
 from backprop_manual.autograd_loop import autograd_descent
 from backprop_manual.float_loop import float_descent
 from backprop_manual.lesson import lesson_loop
@@ -58,6 +58,13 @@ def test_all_per_sample_gradients_agree(device, dtype, per_sample):
     manual = manual_per_sample(w, b, X, y)
     assert manual[0].shape == manual[1].shape == X.shape
     torch.testing.assert_close(per_sample(w, b, X, y), manual)
+
+
+def test_lean_vectorized_gradients_are_bit_for_bit_the_chain_rules(device, dtype):
+    w, b, X, y = start(device, dtype)
+    chain = gradients(w, X, b, y)
+    lean = manual_per_sample(w, b, X, y)
+    assert torch.equal(lean[0], chain.delta_J_delta_w) and torch.equal(lean[1], chain.delta_J_delta_b)
 
 
 def test_vectorized_gradients_are_the_loops_gradients():
