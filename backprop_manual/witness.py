@@ -15,7 +15,9 @@ from torch.autograd.gradcheck import GradcheckError
 
 from backprop_manual.passes import CHAIN, Gradients, gradients
 
-STEP = 1e-20  # h: any h with h^2 far below float64's 2^-53 relative resolution and h·|dJ/dv| above 1e-300
+# h: any power of 2 (so that ·h and /h are exact) with h^2 far below float64's 2^-53 relative resolution and
+# h·|dJ/dv| above the subnormals; 2^-66 ~ 1.4e-20.
+STEP = 2.0**-66
 
 
 def _cost(y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -28,7 +30,8 @@ def complex_step_gradients(w: torch.Tensor, x: torch.Tensor, b: torch.Tensor, y:
     w, x, b, y = (t.detach().to(torch.float64) for t in (w, x, b, y))
     z = w * x + b
     sigma = torch.sigmoid(z)
-    h_w = STEP / x.abs().clamp(min=1.0)  # keeps Im z = h·x tiny for a large x: the step is small at the node
+    # keeps Im z = h·x as small for a large x: the step is small at the node, still a power of 2
+    h_w = STEP / torch.exp2(torch.frexp(x.abs().clamp(min=1.0)).exponent.to(torch.float64))
     at_sigma = _cost(sigma + 1j * STEP, y).imag / STEP
     at_z = _cost(torch.sigmoid(z + 1j * STEP), y).imag / STEP
     at_w = _cost(torch.sigmoid((w + 1j * h_w) * x + b), y).imag / h_w
@@ -66,11 +69,13 @@ class _ManualNeuron(torch.autograd.Function):
 
 def _one_line(message: str) -> str:
     """gradcheck's "Jacobian mismatch for output 0 with respect to input 0,\nnumerical:tensor([[-0.2497]], ...)\n
-    analytical:tensor([[-0.5000]], ...)" as "Jacobian mismatch: numerical -0.2497, analytical -0.5000"."""
-    found = dict(re.findall(r"(numerical|analytical):tensor\(\[\[([^\]]*)\]\]", message))
+    analytical:tensor([[-0.5000]], ...)" as "Jacobian mismatch: numerical -0.2497, analytical -0.5000" (a Jacobian of
+    several samples is flattened row by row)."""
+    found = dict(re.findall(r"(numerical|analytical):tensor\((.*?)(?:, dtype=[^)]*)?\)", " ".join(message.split())))
     if len(found) < 2:
         return " ".join(message.split())
-    return f"Jacobian mismatch: numerical {found['numerical']}, analytical {found['analytical']}"
+    numerical, analytical = (found[k].replace("[", "").replace("]", "") for k in ("numerical", "analytical"))
+    return f"Jacobian mismatch: numerical {numerical}, analytical {analytical}"
 
 
 _INPUT_OF = {"delta_J_delta_w": 0, "delta_J_delta_b": 1, "delta_J_delta_z": 2, "delta_J_delta_sigma": 3}
