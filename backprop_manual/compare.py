@@ -70,7 +70,7 @@ def compare_intermediate(name: str, manual: torch.Tensor, autograd: torch.Tensor
     else:
         at = int(torch.argmax(diff - allowed))
     ulp_problem = (
-        f"{float(ulps.max()):.3g} ULP apart, over the {str(autograd.dtype).removeprefix('torch.')} budget of "
+        f"up to {float(ulps.max()):.3g} ULP apart, over the {str(autograd.dtype).removeprefix('torch.')} budget of "
         f"{budget:g} ULP" + ("" if close_problem else ": assert_close alone passes it")
         if over.any()
         else ""
