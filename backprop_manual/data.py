@@ -3,16 +3,26 @@
 from pathlib import Path
 from typing import NamedTuple
 
-import pandas as pd
 import torch
 
+from backprop_manual.csv_input import Chunk, DataError, read
+
 CELL_DATA = Path(__file__).resolve().parents[1] / "data" / "cell_data.csv"
+
+__all__ = ["CELL_DATA", "DataError", "Samples", "load_cell_data", "samples"]
 
 
 class Samples(NamedTuple):
     X: torch.Tensor  # [N] feature, e.g. mean_area
     y: torch.Tensor  # [N] target in {0, 1}, X's dtype
     ids: list[int]  # the CSV's index value of each row
+
+
+def samples(chunk: Chunk, *, dtype: torch.dtype, device: str | torch.device) -> Samples:
+    """Rows read from a CSV as tensors of the caller's dtype on the caller's device."""
+    X = torch.tensor(chunk.x, dtype=dtype, device=device)
+    y = torch.tensor(chunk.y, dtype=dtype, device=device)
+    return Samples(X, y, list(chunk.ids))
 
 
 def load_cell_data(
@@ -23,8 +33,8 @@ def load_cell_data(
     feature: str = "mean_area",
     target: str = "is_cancerous",
 ) -> Samples:
-    """Read the CSV (first column is the index, as in the lesson's cell_data-2.csv) into tensors."""
-    df = pd.read_csv(path, index_col=0)
-    X = torch.tensor(df[feature].to_numpy(dtype="float64"), dtype=dtype, device=device)
-    y = torch.tensor(df[target].to_numpy(dtype="float64"), dtype=dtype, device=device)
-    return Samples(X, y, [int(i) for i in df.index])
+    """Read the CSV (first column is the index, as in the lesson's cell_data-2.csv) into tensors.
+
+    Raises DataError (a ValueError) naming the file, row and column of anything it cannot use: see csv_input.
+    """
+    return samples(read(path, feature, target), dtype=dtype, device=device)
