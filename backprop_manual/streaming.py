@@ -1,0 +1,110 @@
+"""Verify a CSV chunk by chunk, in bounded memory, with compare.py's own verdict over the whole file.
+
+compare_intermediate reduces the samples to a few, each decided by one sample: the first out of tolerance, the
+first over the ULP budget, the least headroom (argmax |diff| - allowed), max |diff|, max rel, max ULP and
+min allowed/|diff|. After each chunk only those deciding samples are kept (x, y, id and both gradients, as computed
+in their chunk), so compare_chain over the kept ones gives the whole file's rows, field for field, verdict and
+messages included. If compare_intermediate gains a reduction, `deciding` must pick its sample too:
+tests/test_cli_streaming.py compares every field with compare_chain over the whole file, and fails until it does.
+"""
+
+from dataclasses import dataclass, field
+
+import torch
+
+from backprop_manual.compare import compare_chain
+from backprop_manual.csv_input import Chunk
+from backprop_manual.passes import Gradients, gradients
+from backprop_manual.reference import autograd_gradients
+from backprop_manual.tolerances import tolerances, ulp_budget
+from backprop_manual.ulp import ulp_distance
+from backprop_manual.verify import Verification
+
+
+def deciding(manual: torch.Tensor, autograd: torch.Tensor) -> set[int]:
+    """The positions whose values decide compare_intermediate(manual, autograd), whatever other samples exist."""
+    rtol, atol = tolerances(autograd.dtype)
+    m = manual.detach().to(device=autograd.device, dtype=torch.float64).reshape(-1)
+    a = autograd.detach().to(torch.float64).reshape(-1)
+    diff, allowed = (m - a).abs(), atol + rtol * a.abs()
+    ulps = ulp_distance(m, autograd.detach().reshape(-1))
+    bad = ~torch.isclose(m, a, rtol=rtol, atol=atol) | torch.isnan(diff)
+    over = ulps > ulp_budget(autograd.dtype)
+    rel = torch.where(diff == 0, 0.0, diff / a.abs())
+    ratio = torch.where(diff == 0, float("inf"), allowed / diff)
+    firsts = {int(mask.nonzero()[0]) for mask in (bad, over) if mask.any()}
+    # argmax and argmin return the first extreme, as max and min do, and a NaN where there is one
+    return firsts | {int(torch.argmax(t)) for t in (diff - allowed, diff, rel, ulps)} | {int(torch.argmin(ratio))}
+
+
+@dataclass
+class Kept:
+    """Samples in file order: where they are in the file, and what the verification needs of them."""
+
+    positions: list[int]
+    ids: list[int]
+    X: torch.Tensor  # [k]
+    y: torch.Tensor  # [k]
+    manual: Gradients  # each [k]
+    autograd: Gradients
+
+    def select(self, idx: list[int]) -> "Kept":
+        at = torch.tensor(idx, dtype=torch.long, device=self.X.device)
+        pick = [self.positions[i] for i in idx], [self.ids[i] for i in idx]
+        grads = (Gradients(*(g.index_select(0, at) for g in gs)) for gs in (self.manual, self.autograd))
+        return Kept(*pick, self.X[at], self.y[at], *grads)
+
+    def deciding(self) -> "Kept":
+        """Only the samples that decide some intermediate's row."""
+        pairs = zip(self.manual, self.autograd, strict=True)
+        return self.select(sorted(set().union(*(deciding(m, a) for m, a in pairs))))
+
+    def __add__(self, later: "Kept") -> "Kept":
+        def cat(a: Gradients, b: Gradients) -> Gradients:
+            return Gradients(*(torch.cat(pair) for pair in zip(a, b, strict=True)))
+
+        return Kept(
+            self.positions + later.positions,
+            self.ids + later.ids,
+            torch.cat((self.X, later.X)),
+            torch.cat((self.y, later.y)),
+            cat(self.manual, later.manual),
+            cat(self.autograd, later.autograd),
+        )
+
+
+@dataclass
+class StreamedVerification:
+    """One device and dtype's verification of a whole file, fed a chunk at a time."""
+
+    w: torch.Tensor  # 0-d, of the dtype, on the device
+    b: torch.Tensor
+    samples: int = 0
+    kept: Kept | None = field(default=None, repr=False)
+
+    def add(self, chunk: Chunk) -> None:
+        X, y = (torch.tensor(v, dtype=self.w.dtype, device=self.w.device) for v in (chunk.x, chunk.y))
+        manual, autograd = gradients(self.w, X, self.b, y), autograd_gradients(self.w, X, self.b, y)  # as verify's
+        positions = list(range(chunk.start, chunk.start + len(chunk.ids)))
+        self.keep(Kept(positions, list(chunk.ids), X, y, manual, autograd))
+
+    def keep(self, later: Kept) -> None:
+        """Take in the samples that follow those seen so far; keep the ones that decide the rows of all of them."""
+        self.samples += len(later.positions)
+        later = later.deciding()
+        self.kept = (later if self.kept is None else self.kept + later).deciding()
+
+    def verification(self) -> Verification:
+        """A Verification over the kept samples: its rows are the file's, `at` a position among the kept."""
+        k = self.kept
+        return Verification(
+            manual=k.manual,
+            autograd=k.autograd,
+            report=compare_chain(k.manual, k.autograd),
+            w=self.w,
+            b=self.b,
+            X=k.X,
+            y=k.y,
+            ids=k.ids,
+            manual_fn=gradients,
+        )
