@@ -1,0 +1,49 @@
+"""The manual loop and torch.nn + MSELoss + SGD side by side, over the same samples, from the same (w, b).
+
+Per-sample SGD carries nothing from one step to the next but w and b (plain SGD keeps no state), so running both
+loops over consecutive blocks of samples takes the same steps, bit for bit, as one call over all of them
+(tests/test_training.py checks it); the blocks let a progress bar move.
+"""
+
+from typing import NamedTuple
+
+import torch
+
+from backprop_manual.loop import Descent, gradient_descent
+from backprop_manual.progress import bar
+from backprop_manual.reference_loop import nn_sgd_descent
+
+BLOCK = 512  # samples per call: ~0.15 s of the torch.nn loop between two updates of the bar
+
+
+class SideBySide(NamedTuple):
+    manual: Descent  # trajectory [epochs, N, 3]: w, b after each step, J of that step
+    reference: Descent
+
+
+def side_by_side(
+    w: torch.Tensor,
+    b: torch.Tensor,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    eta: float,
+    epochs: int,
+    desc: str = "training",
+    block: int = BLOCK,
+) -> SideBySide:
+    """gradient_descent and nn_sgd_descent from (w, b) over `epochs` passes of (X, y), trajectories kept."""
+    loops = {"manual": gradient_descent, "reference": nn_sgd_descent}
+    params = {name: (w, b) for name in loops}
+    steps: dict[str, list[torch.Tensor]] = {name: [] for name in loops}
+    with bar(epochs * X.shape[0], desc, " steps") as progress:
+        for _ in range(epochs):
+            for start in range(0, X.shape[0], block):
+                Xb, yb = X[start : start + block], y[start : start + block]
+                for name, loop in loops.items():
+                    d = loop(*params[name], Xb, yb, eta=eta, epochs=1, trajectory=True)
+                    params[name] = d.w, d.b
+                    steps[name].append(d.trajectory)  # [1, block, 3]
+                progress.update(Xb.shape[0])
+    trajectories = {name: torch.cat(s, dim=1).reshape(epochs, X.shape[0], 3) for name, s in steps.items()}
+    return SideBySide(*(Descent(*params[name], trajectories[name]) for name in loops))
