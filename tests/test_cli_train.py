@@ -1,0 +1,125 @@
+"""backprop-manual train: both loops side by side, their final w, b, J, the largest step-wise difference, a figure."""
+
+import sys
+
+import pandas as pd
+import pytest
+import torch
+
+from backprop_manual import gradient_descent, load_cell_data, loop, nn_sgd_descent
+from backprop_manual.cli import main
+from backprop_manual.loop import Descent
+from backprop_manual.plot import figure
+from backprop_manual.training import SideBySide
+
+NEEDS_PLOT = "the figure needs the extra plot: pip install -e '.[plot]'"
+
+
+def test_train_prints_each_loops_final_w_b_and_J(capsys):
+    assert main(["train", "--epochs", "2", "--dtype", "float32"]) == 0
+    out = capsys.readouterr().out
+    data = load_cell_data(dtype=torch.float32)
+    w, b = torch.tensor(2.0), torch.tensor(-2.0)
+    for label, descent in (("manual (hand-derived gradients)", gradient_descent), ("torch.nn", nn_sgd_descent)):
+        d = descent(w, b, data.X, data.y, eta=1e-4, epochs=2, trajectory=True)
+        line = next(row for row in out.splitlines() if row.strip().startswith(label))
+        assert f"{float(d.w):.12g}" in line and f"{float(d.b):.12g}" in line, line
+        assert f"{float(d.trajectory[-1, :, 2].mean()):.8g}" in line, line
+    assert "569 samples, 2 epochs, eta = 0.0001, from w = 2, b = -2, on cpu in float32" in out
+    assert "largest step-wise |manual - autograd| over 1138 steps: w 0.000e+00, b 0.000e+00" in out
+    assert "trajectory, 1138 steps" in out and out.rstrip().endswith(": ok")
+
+
+def test_train_on_the_first_samples_of_a_longer_file(tmp_path, capsys):
+    path = tmp_path / "long.csv"
+    pd.DataFrame({"area": [1.0 + i / 100 for i in range(30)], "label": [i % 2 for i in range(30)]}).to_csv(
+        path, index=False
+    )
+    assert main(["train", "--data", str(path), "--feature", "area", "--target", "label", "--samples", "12"]) == 0
+    out = capsys.readouterr().out
+    assert "(area -> label), 12 samples (--samples: more rows in the file are not used)" in out
+    assert "trajectory, 240 steps" in out  # 20 epochs x 12
+
+
+def test_train_exits_1_when_the_loops_part(monkeypatch, capsys):
+    def step_with_dz_dw_1(w, b, x, y, eta, *_):  # dz/dw = 1 instead of x
+        error = torch.sigmoid(w * x + b) - y
+        h = error * torch.sigmoid(w * x + b) * (1 - torch.sigmoid(w * x + b))
+        w.add_(h, alpha=-2 * eta)
+        b.add_(h, alpha=-2 * eta)
+        return error
+
+    monkeypatch.setattr(loop, "manual_step", step_with_dz_dw_1)
+    assert main(["train", "--epochs", "1"]) == 1
+    # sample 0 has x = 1.001: dz/dw = 1 is off by less than the allowance there; sample 1 (x = 1.326) is not
+    assert "MISMATCH, first at epoch 0, sample 1, parameter w" in capsys.readouterr().out
+
+
+def test_without_matplotlib_plot_says_how_to_install_it_and_trains_nothing(monkeypatch, tmp_path, capsys):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib... raises ImportError
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    assert main(["train", "--plot", str(tmp_path / "training.png")]) == 2
+    out, err = capsys.readouterr()
+    assert "--plot needs matplotlib, which is not installed: pip install 'backprop-manual[plot]'" in err
+    assert out == "" and not (tmp_path / "training.png").exists()
+
+
+def run_of(manual_w: torch.Tensor, reference_w: torch.Tensor) -> SideBySide:
+    """Two made-up [epochs=2, N=3] trajectories that differ in w where manual_w and reference_w do."""
+    b = torch.full((2, 3), -2.0, dtype=torch.float64)
+    J = torch.full((2, 3), 0.15, dtype=torch.float64)
+    manual, reference = (torch.stack((w, b, J), dim=-1) for w in (manual_w, reference_w))
+    return SideBySide(
+        Descent(manual[-1, -1, 0], b[-1, -1], manual), Descent(reference[-1, -1, 0], b[-1, -1], reference)
+    )
+
+
+def figure_of(run: SideBySide):
+    pytest.importorskip("matplotlib", reason=NEEDS_PLOT)
+    return figure(run, title="made up")
+
+
+def texts(fig) -> str:
+    return " ".join(t.get_text() for ax in fig.axes for t in (ax.title, *ax.texts))
+
+
+def test_figure_when_every_step_is_exactly_equal():
+    w = torch.tensor([[2.0, 2.1, 2.2], [2.3, 2.4, 2.5]], dtype=torch.float64)
+    fig = figure_of(run_of(w, w.clone()))
+    cost, diffs, zeros = fig.axes
+    assert diffs.get_yscale() == "log"
+    assert "w: 6 of 6 steps exactly 0, largest 0; b: 6 of 6 steps exactly 0, largest 0" in texts(fig)
+    assert "no step differs: no point > 0 to draw on a log axis" in texts(fig)
+    assert "the curves coincide" in cost.get_title()
+    drawn = [line for line in diffs.get_lines() if line.get_label().startswith("|diff|")]
+    assert [line.get_xdata().size for line in drawn] == [0, 0], "no point may stand for a zero on the log axis"
+    assert len(zeros.collections) == 2 and "none" not in texts(fig)
+
+
+def test_figure_when_some_steps_differ():
+    w = torch.tensor([[2.0, 2.1, 2.2], [2.3, 2.4, 2.5]], dtype=torch.float64)
+    manual_w = w.clone()
+    manual_w[1, 1:] += torch.tensor([1e-12, 3e-9], dtype=torch.float64)
+    fig = figure_of(run_of(manual_w, w))
+    _, diffs, zeros = fig.axes
+    assert "w: 4 of 6 steps exactly 0, largest 3e-09; b: 6 of 6 steps exactly 0" in texts(fig)
+    assert "no step differs" not in texts(fig)
+    (w_points,) = [line for line in diffs.get_lines() if line.get_label() == "|diff| of w > 0"]
+    assert list(w_points.get_xdata()) == [4, 5], "the two steps that differ, and only them"
+    assert w_points.get_ydata() == pytest.approx([1e-12, 3e-9], rel=1e-3)
+    low, high = diffs.get_ylim()
+    assert low < 1e-12 and high > 3e-9, "every point is inside the axis"
+
+
+def test_plot_writes_a_png(tmp_path, capsys):
+    pytest.importorskip("matplotlib", reason=NEEDS_PLOT)
+    figure = tmp_path / "training.png"
+    assert main(["train", "--epochs", "2", "--plot", str(figure)]) == 0
+    assert capsys.readouterr().out.rstrip().endswith(f"figure: {figure}")
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and figure.stat().st_size > 20_000
+
+
+def test_plot_to_a_format_matplotlib_cannot_write(tmp_path, capsys):
+    pytest.importorskip("matplotlib", reason=NEEDS_PLOT)
+    assert main(["train", "--plot", str(tmp_path / "training.xyz")]) == 2
+    assert "--plot " + str(tmp_path / "training.xyz") + ": matplotlib writes" in capsys.readouterr().err
