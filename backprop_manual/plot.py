@@ -56,6 +56,7 @@ def cost_per_epoch(ax, run: SideBySide) -> None:
     same = "the curves coincide: equal J in every epoch" if gap == 0 else f"the curves differ, by {gap:.3g} at most"
     n = run.manual.trajectory.shape[1]
     ax.set(xlabel="epoch", ylabel=f"J, mean over the epoch's {n} steps", title=f"Cost per epoch ({same})")
+    ax.xaxis.get_major_locator().set_params(integer=True)  # epochs are whole: no 2.5 on the axis
     ax.legend()
 
 
