@@ -59,14 +59,12 @@ def taylor_rates(
     *,
     generator: torch.Generator,
 ) -> list[float]:
-    """The rates for `grads`' dJ/d(node), along a random direction h (one entry per sample for sigma and z).
-
-    w and b are one number each: their dJ/dp is the sum of the samples' dJ/dw (dJ/db), and h = ±1.
-    """
+    """The HALVINGS rates for `grads`' dJ/d(node) along a random direction h with max |h| = 1 (one entry per sample
+    for sigma and z, ±1 for w and b, whose dJ/dp is the sum of the samples' dJ/dw or dJ/db). A random h leaves the
+    error <dJ/dp_true - dJ/dp, h> nonzero with probability 1; which h does not matter."""
     J, p = cost_of(node, w, x, b, y)
-    g = getattr(grads, node)
-    h = torch.randn(p.shape, generator=generator, dtype=p.dtype).to(p.device)
-    h = h / h.abs().max() if p.ndim else h.sign() + (h == 0)  # |h| <= 1: eps is the largest step taken
-    slope = float((g.sum() * h) if p.ndim == 0 else (g * h).sum())
-    eps = [EPS0 / 2**k for k in range(HALVINGS + 1)]
+    h = torch.randn(p.shape, generator=generator, dtype=p.dtype)
+    h = h / h.abs().max()
+    slope = float((getattr(grads, node) * h).sum())
+    eps = [EPS0 * 2.0**-k for k in range(HALVINGS + 1)]
     return convergence_rates(taylor_remainders(J, p, slope, h, eps))

@@ -22,7 +22,6 @@ SIDING = 4.0
 @dataclass(frozen=True)
 class Triage:
     name: str  # the intermediate triaged: the first to diverge
-    at: int  # its sample position
     manual: float
     autograd: float
     witness: float  # the complex step's dJ/d(name) at that sample, float64
@@ -71,12 +70,11 @@ class Triage:
 
 def triage_divergence(row: Row, w: torch.Tensor, x: torch.Tensor, b: torch.Tensor, y: torch.Tensor, manual) -> Triage:
     """Triage `row` (a divergent intermediate) at its sample `row.at` of x, y; `manual` is the gradient function."""
-    at = slice(row.at, row.at + 1)
+    at = [row.at]  # a list index keeps the sample dimension
     witness = float(getattr(complex_step_gradients(w, x[at], b, y[at]), row.name)[0])
     rtol, atol = tolerances(x.dtype)
     return Triage(
         name=row.name,
-        at=row.at,
         manual=row.manual,
         autograd=row.autograd,
         witness=witness,

@@ -6,6 +6,8 @@ consecutive floats are 1 apart, and the smallest subnormal is 1 away from 0. Two
 produced one); a NaN against a number is an infinite distance.
 """
 
+import math
+
 import torch
 
 _BITS = {torch.float32: (torch.int32, 0x7FFFFFFF), torch.float64: (torch.int64, 0x7FFFFFFFFFFFFFFF)}
@@ -26,11 +28,11 @@ def ulp_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
     Opposite signs count both ways through zero: |ord(a)| + |ord(b)|, so that no int64 difference can overflow.
     """
-    a = a.detach().to(device=b.device, dtype=b.dtype)
+    a = a.detach().to(b.dtype)
     oa, ob = ordinal(a), ordinal(b.detach())
-    same_side = (oa >= 0) == (ob >= 0)
+    same_side = (oa ^ ob) >= 0  # the sign bit of the xor: both ordinals on the same side of 0
     # (oa - ob) may wrap around where the signs differ; those elements take the other branch
     distance = torch.where(same_side, (oa - ob).abs().double(), oa.abs().double() + ob.abs().double())
     nan_a, nan_b = torch.isnan(a), torch.isnan(b)
-    distance = torch.where(nan_a | nan_b, float("inf"), distance)
+    distance = torch.where(nan_a | nan_b, math.inf, distance)
     return torch.where(nan_a & nan_b, 0.0, distance)

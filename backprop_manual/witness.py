@@ -71,10 +71,10 @@ def _one_line(message: str) -> str:
     """gradcheck's "Jacobian mismatch for output 0 with respect to input 0,\nnumerical:tensor([[-0.2497]], ...)\n
     analytical:tensor([[-0.5000]], ...)" as "Jacobian mismatch: numerical -0.2497, analytical -0.5000" (a Jacobian of
     several samples is flattened row by row)."""
-    found = dict(re.findall(r"(numerical|analytical):tensor\((.*?)(?:, dtype=[^)]*)?\)", " ".join(message.split())))
+    found = dict(re.findall(r"(numerical|analytical):tensor\((.*?)(?:,\s*dtype=[^)]*)?\)", message, re.S))
     if len(found) < 2:
         return " ".join(message.split())
-    numerical, analytical = (found[k].replace("[", "").replace("]", "") for k in ("numerical", "analytical"))
+    numerical, analytical = (" ".join(re.sub(r"[\[\]]", "", found[k]).split()) for k in ("numerical", "analytical"))
     return f"Jacobian mismatch: numerical {numerical}, analytical {analytical}"
 
 

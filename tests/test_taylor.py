@@ -5,7 +5,7 @@ import torch
 
 from backprop_manual import gradients, load_cell_data, local_derivatives
 from backprop_manual.passes import CHAIN
-from backprop_manual.taylor import convergence_rates, taylor_rates
+from backprop_manual.taylor import HALVINGS, convergence_rates, taylor_rates
 
 CELL_DATA = load_cell_data()  # float64: the rates need J's rounding noise far below eps^2
 POINTS = [pytest.param((2.0, -2.0), id="w2_b-2"), pytest.param((0.5, 1.0), id="w0.5_b1"), pytest.param((-3.0, 3.0), id="w-3_b3")]
@@ -14,9 +14,11 @@ POINTS = [pytest.param((2.0, -2.0), id="w2_b-2"), pytest.param((0.5, 1.0), id="w
 NEAR = 0.1
 
 
-def rates(name, grads, point, seed=0):
+def rates(name, grads, point):
     w, b = (torch.tensor(p, dtype=torch.float64) for p in point)
-    return taylor_rates(name, grads, w, CELL_DATA.X, b, CELL_DATA.y, generator=torch.Generator().manual_seed(seed))
+    r = taylor_rates(name, grads, w, CELL_DATA.X, b, CELL_DATA.y, generator=torch.Generator().manual_seed(0))
+    assert len(r) == HALVINGS, "one rate per halving of eps"
+    return r
 
 
 @pytest.mark.parametrize("name", CHAIN)

@@ -100,6 +100,6 @@ def test_no_triage_when_all_agree():
     ],
 )
 def test_triage_sides_with_the_one_the_witness_is_clearly_nearer(manual, autograd, wrong):
-    triage = Triage("delta_J_delta_z", 0, manual, autograd, witness=0.0, allowance=1e-7, gradcheck={})
+    triage = Triage("delta_J_delta_z", manual, autograd, witness=0.0, allowance=1e-7, gradcheck={})
     assert triage.wrong == wrong
     assert ("cannot tell" in str(triage)) == (wrong == "undecided")
