@@ -63,7 +63,7 @@ def taylor_rates(
     for sigma and z, ±1 for w and b, whose dJ/dp is the sum of the samples' dJ/dw or dJ/db). A random h leaves the
     error <dJ/dp_true - dJ/dp, h> nonzero with probability 1; which h does not matter."""
     J, p = cost_of(node, w, x, b, y)
-    h = torch.randn(p.shape, generator=generator, dtype=p.dtype)
+    h = torch.randn(p.shape, generator=generator)  # float32 is direction enough: p + eps·h promotes to p's dtype
     h = h / h.abs().max()
     slope = float((getattr(grads, node) * h).sum())
     eps = [EPS0 * 2.0**-k for k in range(HALVINGS + 1)]

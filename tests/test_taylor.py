@@ -58,3 +58,18 @@ def test_a_wrong_gradient_converges_at_rate_1(monkeypatch, name, point):
 
 def test_rates_are_log2_of_consecutive_ratios():
     assert convergence_rates([1.0, 0.25, 0.0625, 0.03125]) == [2.0, 2.0, 1.0]
+
+
+def test_the_direction_comes_from_the_seed_alone():
+    """Deterministic: the same seed gives the same rates to the last bit, another seed another direction."""
+    w, b = torch.tensor(0.5, dtype=torch.float64), torch.tensor(1.0, dtype=torch.float64)
+    grads = gradients(w, CELL_DATA.X, b, CELL_DATA.y)
+
+    def rates_with(seed):
+        with torch.random.fork_rng():  # the global generator must not matter, and is left as it was
+            torch.manual_seed(seed + 1)
+            generator = torch.Generator().manual_seed(seed)
+            return taylor_rates("delta_J_delta_z", grads, w, CELL_DATA.X, b, CELL_DATA.y, generator=generator)
+
+    assert rates_with(0) == rates_with(0)
+    assert rates_with(0) != rates_with(1)
