@@ -86,11 +86,11 @@ def gradcheck_intermediates(
 ) -> dict[str, str]:
     """For each intermediate in chain order: "" when gradcheck (float64, its defaults) passes `manual`'s value,
     else gradcheck's message on one line. One w and b per sample, so that each sample is its own function."""
-    x, y = (t.detach().to(torch.float64).reshape(-1) for t in (x, y))
+    x, y = x.detach().reshape(-1), y.detach().reshape(-1)  # constants: w and b in float64 promote the rest
     w, b = (t.detach().to(torch.float64).expand(x.shape).clone() for t in (w, b))
     verdicts = {}
     for name in CHAIN:
-        inputs = [w.clone(), b.clone(), torch.zeros_like(x), torch.zeros_like(x)]
+        inputs = [w.clone(), b.clone(), torch.zeros_like(w), torch.zeros_like(w)]  # float64 offsets
         inputs[_INPUT_OF[name]].requires_grad_(True)
         try:
             torch.autograd.gradcheck(lambda *v: _ManualNeuron.apply(*v, x, y, manual), inputs)
