@@ -51,7 +51,12 @@ def parse_table(v):
     return rows
 
 
-@pytest.mark.parametrize("manual", [gradients, dz_db_is_x], ids=["agreeing", "dz_db-is-x"])
+def sign_flipped(w, x, b, y):  # every row disagrees: one "<- first", three plain MISMATCH
+    g = gradients(w, x, b, y)
+    return type(g)(*(-v for v in g))
+
+
+@pytest.mark.parametrize("manual", [gradients, dz_db_is_x, sign_flipped], ids=["agreeing", "dz_db-is-x", "sign-flipped"])
 def test_table_rows_say_what_the_rows_hold(manual):
     v = verification(manual)
     for row, line in zip(v.report.rows, parse_table(v)):
@@ -64,6 +69,7 @@ def test_table_rows_say_what_the_rows_hold(manual):
         assert int(line["id"]) == v.ids[row.at] == 100 + row.at
         first = row is v.report.first_divergence
         assert line["status"] == ("ok" if row.ok else "MISMATCH  <- first" if first else "MISMATCH")
+    assert v.table().count("MISMATCH") == sum(not r.ok for r in v.report.rows)
 
 
 def test_first_line_says_where_and_by_how_much():
