@@ -271,3 +271,39 @@ def test_gradchecks_message_on_one_line():
 def test_an_unknown_dtype_has_no_ulp_budget():
     with pytest.raises(ValueError, match=r"^no ULP budget for torch.int64; the verification runs in float32 or float64$"):
         ulp_budget(torch.int64)
+
+
+# --- the trajectory comparison ------------------------------------------------------------------------------------------
+
+
+def trajectory(w_values, b_values, dtype=F64):
+    """[1 epoch, N steps, (w, b, J)]"""
+    steps = torch.tensor([[w, b, 0.0] for w, b in zip(w_values, b_values)], dtype=F64)
+    return steps.reshape(1, -1, 3).to(dtype)
+
+
+def test_trajectory_allows_atol_near_zero_and_reports_the_allowance():
+    from backprop_manual.trajectory import compare_trajectories
+
+    rtol, atol = tolerances(F64)
+    reference = trajectory([0.0, 0.0, 2.0], [0.0, 0.0, -2.0])
+    inside = compare_trajectories(trajectory([5e-8, 0.0, 2.0], [0.0, 0.0, -2.0]), reference)
+    assert inside.ok, "5e-8 from 0 is inside atol 1e-7"
+    outside = compare_trajectories(trajectory([0.0, 0.0, 2.0], [0.0, 0.0, -2.0 - 5e-7]), reference)
+    assert (outside.first.sample, outside.first.parameter) == (2, "b")
+    assert outside.first.allowance == atol + rtol * 2.0
+
+
+def test_a_trajectory_in_another_dtype_diverges_at_its_first_step():
+    from backprop_manual.trajectory import compare_trajectories
+
+    reference = trajectory([2.0, 2.0], [-2.0, -2.0])
+    report = compare_trajectories(trajectory([2.0, 2.0], [-2.0, -2.0], dtype=torch.float32), reference)
+    assert (report.first.epoch, report.first.sample, report.first.parameter) == (0, 0, "w")
+
+
+def test_the_nn_sgd_reference_keeps_no_trajectory_unless_asked():
+    from backprop_manual import nn_sgd_descent
+
+    w, b = torch.tensor(2.0, dtype=F64), torch.tensor(-2.0, dtype=F64)
+    assert nn_sgd_descent(w, b, CELL_DATA.X[:3], CELL_DATA.y[:3], epochs=1).trajectory is None
