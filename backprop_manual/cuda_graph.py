@@ -2,6 +2,10 @@
 
 An eager CUDA step launches ~10 tiny kernels, each costing more to launch than to run. The graph holds the whole
 step, including picking sample i from X and advancing i, so a replay is one launch and needs no host-side copy.
+
+`IndexedStep` is that step as plain tensor ops, runnable eagerly on any device (tested on the CPU, bit for bit
+against gradient_descent); `GraphedDescent` only captures it, which needs CUDA. The capture lines carry
+`# pragma: no mutate`: no CPU machine can run them, so no CPU test could kill their mutants (docs/mutmut.md).
 """
 
 import torch
@@ -10,32 +14,24 @@ from backprop_manual.inputs import check_neuron_inputs
 from backprop_manual.loop import Descent, manual_step
 
 
-class GraphedDescent:
-    """w, b on the GPU, updated in place by `replay()`: one manual_step on sample i, then i <- (i + 1) mod N."""
+class IndexedStep:
+    """Called: one manual_step on sample i of (X, y), then i <- (i + 1) mod N; w, b updated in place.
+
+    Everything, i included, stays a tensor on X's device, so nothing is read back to the host: capturable.
+    """
 
     def __init__(self, w: torch.Tensor, b: torch.Tensor, X: torch.Tensor, y: torch.Tensor, *, eta: float = 1e-4):
         check_neuron_inputs(w, b, X, y)
-        if X.device.type != "cuda":
-            raise ValueError(f"CUDA graphs need CUDA tensors; X is on {X.device}")
         self.w, self.b = w.detach().clone(), b.detach().clone()
         self.X, self.y = X, y.to(X.dtype)
         self.i = torch.zeros(1, dtype=torch.long, device=X.device)  # index_select, not X[i]: no host sync
         self.n = X.shape[0]
+        self.eta = eta
         self.one = torch.ones_like(self.w)
-        start = (self.w.clone(), self.b.clone())
-        side = torch.cuda.Stream()  # warm up on a side stream before capture, as torch.cuda.graphs documents
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side), torch.inference_mode():
-            self._step(eta)
-        torch.cuda.current_stream().wait_stream(side)
-        self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph), torch.inference_mode():
-            self._step(eta)
-        self.reset(*start)
 
-    def _step(self, eta: float) -> None:
+    def __call__(self) -> None:
         x, y = (t.index_select(0, self.i).squeeze(0) for t in (self.X, self.y))
-        manual_step(self.w, self.b, x, y, eta, self.one)
+        manual_step(self.w, self.b, x, y, self.eta, self.one)
         self.i.add_(1).remainder_(self.n)
 
     def reset(self, w: torch.Tensor, b: torch.Tensor) -> None:
@@ -43,16 +39,36 @@ class GraphedDescent:
         self.b.copy_(b)
         self.i.zero_()
 
+
+class GraphedDescent:
+    """An IndexedStep captured once; `replay()` runs it as one launch. w, b: the step's, updated in place."""
+
+    def __init__(self, w: torch.Tensor, b: torch.Tensor, X: torch.Tensor, y: torch.Tensor, *, eta: float = 1e-4):
+        if X.device.type != "cuda":
+            raise ValueError(f"CUDA graphs need CUDA tensors; X is on {X.device}")
+        self.step = IndexedStep(w, b, X, y, eta=eta)  # pragma: no mutate
+        self.w, self.b, self.n = self.step.w, self.step.b, self.step.n  # pragma: no mutate
+        start = (self.w.clone(), self.b.clone())  # pragma: no mutate
+        side = torch.cuda.Stream()  # pragma: no mutate  (warm up on a side stream, as torch.cuda.graphs documents)
+        side.wait_stream(torch.cuda.current_stream())  # pragma: no mutate
+        with torch.cuda.stream(side), torch.inference_mode():  # pragma: no mutate
+            self.step()  # pragma: no mutate
+        torch.cuda.current_stream().wait_stream(side)  # pragma: no mutate
+        self.graph = torch.cuda.CUDAGraph()  # pragma: no mutate
+        with torch.cuda.graph(self.graph), torch.inference_mode():  # pragma: no mutate
+            self.step()  # pragma: no mutate
+        self.step.reset(*start)  # pragma: no mutate
+
     def replay(self) -> None:
-        self.graph.replay()
+        self.graph.replay()  # pragma: no mutate
 
 
 def graphed_descent(
     w: torch.Tensor, b: torch.Tensor, X: torch.Tensor, y: torch.Tensor, *, eta: float = 1e-4, epochs: int = 20
 ) -> Descent:
     """gradient_descent with every step a replay of one captured CUDA graph"""
-    g = GraphedDescent(w, b, X, y, eta=eta)
-    for _ in range(epochs * g.n):
-        g.replay()
-    torch.cuda.synchronize()
-    return Descent(g.w.clone(), g.b.clone(), None)
+    g = GraphedDescent(w, b, X, y, eta=eta)  # pragma: no mutate
+    for _ in range(epochs * g.n):  # pragma: no mutate
+        g.replay()  # pragma: no mutate
+    torch.cuda.synchronize()  # pragma: no mutate
+    return Descent(g.w.clone(), g.b.clone(), None)  # pragma: no mutate

@@ -7,6 +7,7 @@ import torch
 
 from backprop_manual import gradients, load_cell_data
 from backprop_manual.autograd_loop import autograd_descent
+from backprop_manual.cuda_graph import GraphedDescent, IndexedStep, graphed_descent
 from backprop_manual.float_loop import float_descent
 from backprop_manual.lesson import lesson_loop
 from backprop_manual.loop import descent_by_passes, gradient_descent
@@ -75,11 +76,29 @@ def test_vectorized_gradients_are_the_loops_gradients():
     torch.testing.assert_close(torch.stack(((w - after.w) / one, (b - after.b) / one)), torch.stack((gw[0], gb[0])))
 
 
+def test_the_step_a_cuda_graph_captures_is_the_manual_loop_bit_for_bit(device, dtype):
+    """IndexedStep, run eagerly, takes gradient_descent's steps: i advances and wraps round to sample 0 each epoch."""
+    w, b, X, y = start(device, dtype)
+    step = IndexedStep(w, b, X, y.long(), eta=1e-3)  # an integer target is cast to X's dtype, as the loops cast it
+    for _ in range(SHORT * X.shape[0] + 1):
+        step()
+    eager = gradient_descent(w, b, X, y, eta=1e-3, epochs=SHORT)
+    one_more = gradient_descent(eager.w, eager.b, X[:1], y[:1], eta=1e-3, epochs=1)
+    assert torch.equal(step.w, one_more.w) and torch.equal(step.b, one_more.b)
+    assert int(step.i) == 1 and step.i.device.type == device
+    assert torch.equal(w, start(device, dtype)[0]), "the caller's w is not changed"
+    step.reset(w, b)
+    assert (torch.equal(step.w, w), torch.equal(step.b, b), int(step.i)) == (True, True, 0)
+
+
+def test_a_cuda_graph_of_cpu_tensors_is_refused():
+    with pytest.raises(ValueError, match="CUDA graphs need CUDA tensors; X is on cpu"):
+        GraphedDescent(*start("cpu", torch.float32))
+
+
 def test_cuda_graph_replays_the_manual_loop(device, dtype):
     if device != "cuda":
         pytest.skip("CUDA graphs exist only on CUDA")
-    from backprop_manual.cuda_graph import graphed_descent
-
     graphed = graphed_descent(*start(device, dtype), epochs=SHORT)
     eager = gradient_descent(*start(device, dtype), epochs=SHORT)
     torch.testing.assert_close(torch.stack(graphed[:2]), torch.stack(eager[:2]))
