@@ -4,9 +4,13 @@ A log axis has no 0, and the loops can agree bit for bit, so that every |diff| i
 would leave an empty panel that reads as missing data; drawing them at some small value would invent a difference.
 So the log panel shows only differences > 0, and a strip under it shows the steps where |diff| is exactly 0,
 with the counts written in the figure. (matplotlib is the optional extra `plot`.)
+
+What is drawn is computed by `parameter_steps` and `cost_per_epoch` (tested value by value); how it looks (sizes,
+colours, line styles) is in the constants below, checked by looking at the PNG.
 """
 
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 
@@ -15,6 +19,19 @@ from backprop_manual.training import SideBySide
 
 INSTALL = "pip install 'backprop-manual[plot]' (or: pip install matplotlib)"
 COLORS = {"w": "tab:blue", "b": "tab:orange"}
+FIGURE = {"figsize": (10, 8.5), "layout": "constrained"}
+PANEL_HEIGHTS = [3, 3, 1]
+DPI = 110
+MANUAL_J = {"marker": "o", "linestyle": "-"}
+REFERENCE_J = {"marker": "x", "linestyle": "--", "markersize": 9}
+POINTS = {"marker": ".", "linestyle": "none", "markersize": 3}
+ALLOWED, ONE_ULP = {"linestyle": "--", "linewidth": 1}, {"linestyle": ":", "linewidth": 1}
+STRIP = {"step": "mid", "linewidth": 0}
+STRIP_HALF_HEIGHT = 0.35
+EPOCH_LINE = {"color": "0.85", "linewidth": 0.6, "zorder": 0}
+MOST_EPOCH_LINES = 50  # more would grey the panel out
+LEGEND = {"loc": "upper right", "ncols": 2, "fontsize": 8}
+SMALL_TITLE, NOTE_SIZE = 9, 11
 
 
 class MatplotlibMissing(RuntimeError):
@@ -34,24 +51,63 @@ def supported_formats() -> list[str]:
 
 
 def plot_training(path: str | Path, run: SideBySide, *, title: str) -> None:
-    figure(run, title=title).savefig(path, dpi=110)
+    figure(run, title=title).savefig(path, dpi=DPI)
+
+
+class ParameterSteps(NamedTuple):
+    """One parameter's |manual - autograd| per step, float64 on the CPU, with what the log panel draws for scale."""
+
+    name: str  # "w" or "b"
+    diff: torch.Tensor  # [epochs·N]: |manual - reference| after each step's update
+    allowed: torch.Tensor  # [epochs·N]: atol + rtol·|reference|, the run's dtype's allowance
+    ulp: torch.Tensor  # [epochs·N]: one ULP of |reference| in the run's dtype, the least |diff| > 0 there
+
+    def count(self) -> str:
+        zeros = int((self.diff == 0).sum())
+        return f"{self.name}: {zeros:,} of {len(self.diff):,} steps exactly 0, largest {float(self.diff.max()):.3g}"
+
+
+def parameter_steps(run: SideBySide) -> list[ParameterSteps]:
+    """|manual - reference| of w and b per step, computed in float64 from the run's dtype"""
+    rtol, atol = tolerances(run.reference.trajectory.dtype)
+    out = []
+    for k, name in enumerate(("w", "b")):
+        reference = run.reference.trajectory[..., k].reshape(-1)  # in the run's dtype: its ULP
+        manual = run.manual.trajectory[..., k].reshape(-1)
+        magnitude = reference.abs()
+        ulp = torch.nextafter(magnitude, torch.full_like(magnitude, torch.inf)) - magnitude
+        out.append(
+            ParameterSteps(
+                name,
+                (manual.double() - reference.double()).abs().cpu(),
+                (atol + rtol * magnitude.double()).cpu(),
+                ulp.double().cpu(),
+            )
+        )
+    return out
+
+
+def cost_per_epoch(run: SideBySide) -> tuple[torch.Tensor, torch.Tensor]:
+    """J averaged over each epoch's steps, float64 [epochs], of the manual and the reference loop"""
+    J_manual, J_reference = (d.trajectory[..., 2].double().mean(dim=1).cpu() for d in run)
+    return J_manual, J_reference
 
 
 def figure(run: SideBySide, *, title: str):
     """Three panels: J per epoch; |diff| > 0 per step on a log axis; the steps where |diff| is exactly 0."""
-    fig = figure_class()(figsize=(10, 8.5), layout="constrained")
+    fig = figure_class()(**FIGURE)
     fig.suptitle(title)
-    top, diffs, zeros = fig.subplots(3, 1, height_ratios=[3, 3, 1])
-    cost_per_epoch(top, run)
-    differences_per_step(diffs, zeros, run)
+    top, diffs, zeros = fig.subplots(3, 1, height_ratios=PANEL_HEIGHTS)
+    draw_cost(top, run)
+    draw_differences(diffs, zeros, run)
     return fig
 
 
-def cost_per_epoch(ax, run: SideBySide) -> None:
-    J_manual, J_reference = (d.trajectory[..., 2].double().mean(dim=1).cpu() for d in run)  # [epochs]
+def draw_cost(ax, run: SideBySide) -> None:
+    J_manual, J_reference = cost_per_epoch(run)
     epoch = torch.arange(1, len(J_manual) + 1)
-    ax.plot(epoch, J_manual, "o-", label="manual loop (hand-derived gradients)")
-    ax.plot(epoch, J_reference, "x--", markersize=9, label="torch.nn + MSELoss + optim.SGD (autograd)")
+    ax.plot(epoch, J_manual, label="manual loop (hand-derived gradients)", **MANUAL_J)
+    ax.plot(epoch, J_reference, label="torch.nn + MSELoss + optim.SGD (autograd)", **REFERENCE_J)
     gap = float((J_manual - J_reference).abs().max())
     same = "the curves coincide: equal J in every epoch" if gap == 0 else f"the curves differ, by {gap:.3g} at most"
     n = run.manual.trajectory.shape[1]
@@ -60,44 +116,37 @@ def cost_per_epoch(ax, run: SideBySide) -> None:
     ax.legend()
 
 
-def differences_per_step(diffs, zeros, run: SideBySide) -> None:
+def draw_differences(diffs, zeros, run: SideBySide) -> None:
     """|diff| > 0 on the log axis `diffs`, with the allowance and one ULP for scale; exact zeros on the strip."""
     epochs, n = run.manual.trajectory.shape[:2]
     step = torch.arange(epochs * n)
-    rtol, atol = tolerances(run.reference.trajectory.dtype)
     diffs.set_yscale("log")
     zeros.sharex(diffs)
-    counts, lowest, highest, any_positive, any_zero = [], [], 0.0, False, False
-    for k, p in enumerate(("w", "b")):
-        reference = run.reference.trajectory[..., k].reshape(-1)  # in the run's dtype: its ULP
-        diff = (run.manual.trajectory[..., k].reshape(-1).double() - reference.double()).abs().cpu()
-        positive = diff > 0
-        any_positive, any_zero = any_positive or bool(positive.any()), any_zero or not bool(positive.all())
-        ulp = (torch.nextafter(reference.abs(), torch.full_like(reference, torch.inf)) - reference.abs()).double().cpu()
-        allowed = atol + rtol * reference.double().abs().cpu()
-        lowest.append(float(ulp.min()))
-        highest = max(highest, float(allowed.max()), float(diff.max()))
+    params = parameter_steps(run)
+    for k, p in enumerate(params):
+        color, positive = COLORS[p.name], p.diff > 0
         none = "" if positive.any() else ": none"
-        diffs.plot(step[positive], diff[positive], ".", color=COLORS[p], markersize=3, label=f"|diff| of {p} > 0{none}")
-        diffs.plot(step, allowed, "--", color=COLORS[p], linewidth=1, label=f"allowed for {p}: atol + rtol·|{p}|")
-        diffs.plot(step, ulp, ":", color=COLORS[p], linewidth=1, label=f"1 ULP of {p}: the least |diff| > 0 there")
-        zeros.fill_between(step, k - 0.35, k + 0.35, where=~positive, color=COLORS[p], step="mid", linewidth=0)
-        exactly = f"{int((~positive).sum()):,} of {len(diff):,} steps exactly 0"
-        counts.append(f"{p}: {exactly}, largest {float(diff.max()):.3g}")
-    diffs.set_ylim(min(lowest) / 100, highest * 1e4)  # room above the allowances for the legend
-    title = "|manual − autograd| per step, after each update\n" + "; ".join(counts)
+        diffs.plot(step[positive], p.diff[positive], color=color, label=f"|diff| of {p.name} > 0{none}", **POINTS)
+        diffs.plot(step, p.allowed, color=color, label=f"allowed for {p.name}: atol + rtol·|{p.name}|", **ALLOWED)
+        diffs.plot(step, p.ulp, color=color, label=f"1 ULP of {p.name}: the least |diff| > 0 there", **ONE_ULP)
+        low, high = k - STRIP_HALF_HEIGHT, k + STRIP_HALF_HEIGHT
+        zeros.fill_between(step, low, high, where=~positive, color=color, **STRIP)
+    lowest = min(float(p.ulp.min()) for p in params)
+    highest = max(max(float(p.allowed.max()), float(p.diff.max())) for p in params)
+    diffs.set_ylim(lowest / 100, highest * 1e4)  # room above the allowances for the legend
+    title = "|manual − autograd| per step, after each update\n" + "; ".join(p.count() for p in params)
     diffs.set(ylabel="|manual − autograd| (log scale)", title=title)
-    if not any_positive:
+    if all(bool((p.diff == 0).all()) for p in params):
         note = "no step differs: no point > 0 to draw on a log axis (see the strip below)"
-        diffs.text(0.5, 0.5, note, transform=diffs.transAxes, ha="center", fontsize=11)
-    diffs.legend(loc="upper right", ncols=2, fontsize=8)
+        diffs.text(0.5, 0.5, note, transform=diffs.transAxes, ha="center", fontsize=NOTE_SIZE)
+    diffs.legend(**LEGEND)
     diffs.tick_params(labelbottom=False)
     zeros.set(yticks=[0, 1], yticklabels=["w", "b"], ylim=(-0.6, 1.6), ylabel="= 0\nexactly")
     zeros.set(xlabel=f"step (epoch × {n} + sample)")
-    zeros.set_title("steps where |manual − autograd| is exactly 0 (a log axis cannot show 0)", fontsize=9)
-    if not any_zero:
+    zeros.set_title("steps where |manual − autograd| is exactly 0 (a log axis cannot show 0)", fontsize=SMALL_TITLE)
+    if all(bool((p.diff > 0).all()) for p in params):
         zeros.text(0.5, 0.5, "none", transform=zeros.transAxes, ha="center", va="center")
-    if epochs <= 50:
+    if epochs <= MOST_EPOCH_LINES:
         for ax in (diffs, zeros):
             for e in range(1, epochs):
-                ax.axvline(e * n, color="0.85", linewidth=0.6, zorder=0)
+                ax.axvline(e * n, **EPOCH_LINE)

@@ -8,9 +8,6 @@ import torch
 
 from backprop_manual import gradient_descent, load_cell_data, loop, nn_sgd_descent
 from backprop_manual.cli import main
-from backprop_manual.loop import Descent
-from backprop_manual.plot import figure
-from backprop_manual.training import SideBySide
 
 NEEDS_PLOT = "the figure needs the extra plot: pip install -e '.[plot]'"
 
@@ -62,53 +59,6 @@ def test_without_matplotlib_plot_says_how_to_install_it_and_trains_nothing(monke
     out, err = capsys.readouterr()
     assert "--plot needs matplotlib, which is not installed: pip install 'backprop-manual[plot]'" in err
     assert out == "" and not (tmp_path / "training.png").exists()
-
-
-def run_of(manual_w: torch.Tensor, reference_w: torch.Tensor) -> SideBySide:
-    """Two made-up [epochs=2, N=3] trajectories that differ in w where manual_w and reference_w do."""
-    b = torch.full((2, 3), -2.0, dtype=torch.float64)
-    J = torch.full((2, 3), 0.15, dtype=torch.float64)
-    manual, reference = (torch.stack((w, b, J), dim=-1) for w in (manual_w, reference_w))
-    return SideBySide(
-        Descent(manual[-1, -1, 0], b[-1, -1], manual), Descent(reference[-1, -1, 0], b[-1, -1], reference)
-    )
-
-
-def figure_of(run: SideBySide):
-    pytest.importorskip("matplotlib", reason=NEEDS_PLOT)
-    return figure(run, title="made up")
-
-
-def texts(fig) -> str:
-    return " ".join(t.get_text() for ax in fig.axes for t in (ax.title, *ax.texts))
-
-
-def test_figure_when_every_step_is_exactly_equal():
-    w = torch.tensor([[2.0, 2.1, 2.2], [2.3, 2.4, 2.5]], dtype=torch.float64)
-    fig = figure_of(run_of(w, w.clone()))
-    cost, diffs, zeros = fig.axes
-    assert diffs.get_yscale() == "log"
-    assert "w: 6 of 6 steps exactly 0, largest 0; b: 6 of 6 steps exactly 0, largest 0" in texts(fig)
-    assert "no step differs: no point > 0 to draw on a log axis" in texts(fig)
-    assert "the curves coincide" in cost.get_title()
-    drawn = [line for line in diffs.get_lines() if line.get_label().startswith("|diff|")]
-    assert [line.get_xdata().size for line in drawn] == [0, 0], "no point may stand for a zero on the log axis"
-    assert len(zeros.collections) == 2 and "none" not in texts(fig)
-
-
-def test_figure_when_some_steps_differ():
-    w = torch.tensor([[2.0, 2.1, 2.2], [2.3, 2.4, 2.5]], dtype=torch.float64)
-    manual_w = w.clone()
-    manual_w[1, 1:] += torch.tensor([1e-12, 3e-9], dtype=torch.float64)
-    fig = figure_of(run_of(manual_w, w))
-    _, diffs, zeros = fig.axes
-    assert "w: 4 of 6 steps exactly 0, largest 3e-09; b: 6 of 6 steps exactly 0" in texts(fig)
-    assert "no step differs" not in texts(fig)
-    (w_points,) = [line for line in diffs.get_lines() if line.get_label() == "|diff| of w > 0"]
-    assert list(w_points.get_xdata()) == [4, 5], "the two steps that differ, and only them"
-    assert w_points.get_ydata() == pytest.approx([1e-12, 3e-9], rel=1e-3)
-    low, high = diffs.get_ylim()
-    assert low < 1e-12 and high > 3e-9, "every point is inside the axis"
 
 
 def test_plot_writes_a_png(tmp_path, capsys):
