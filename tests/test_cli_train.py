@@ -38,6 +38,21 @@ def test_train_on_the_first_samples_of_a_longer_file(tmp_path, capsys):
     assert "trajectory, 240 steps" in out  # 20 epochs x 12
 
 
+@pytest.mark.parametrize(
+    ("samples", "more"), [(11, True), (12, False), (13, False)], ids=["11-of-12", "12-of-12", "13-of-12"]
+)
+def test_train_says_when_samples_leaves_rows_of_the_file_unused(tmp_path, capsys, samples, more):
+    path = tmp_path / "twelve.csv"
+    pd.DataFrame({"area": [1.0 + i / 100 for i in range(12)], "label": [i % 2 for i in range(12)]}).to_csv(
+        path, index=False
+    )
+    args = ["train", "--data", str(path), "--feature", "area", "--target", "label", "--epochs", "1"]
+    assert main([*args, "--samples", str(samples)]) == 0
+    out = capsys.readouterr().out
+    assert f"{min(samples, 12)} samples" in out
+    assert ("(--samples: more rows in the file are not used)" in out) == more, out
+
+
 def test_train_exits_1_when_the_loops_part(monkeypatch, capsys):
     def step_with_dz_dw_1(w, b, x, y, eta, *_):  # dz/dw = 1 instead of x
         error = torch.sigmoid(w * x + b) - y

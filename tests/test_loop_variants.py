@@ -27,7 +27,9 @@ def start(device, dtype):
 def test_fast_loop_is_bit_for_bit_the_lessons_structure(device, dtype):
     fast = gradient_descent(*start(device, dtype), epochs=20, trajectory=True)
     by_passes = descent_by_passes(*start(device, dtype), epochs=20, trajectory=True)
-    assert torch.equal(fast.trajectory, by_passes.trajectory), compare_trajectories(fast.trajectory, by_passes.trajectory).summary()
+    assert torch.equal(fast.trajectory, by_passes.trajectory), compare_trajectories(
+        fast.trajectory, by_passes.trajectory
+    ).summary()
 
 
 @pytest.mark.parametrize("loop", [autograd_descent, gradient_descent], ids=["autograd", "manual"])
@@ -103,3 +105,22 @@ def test_cuda_graph_replays_the_manual_loop(device, dtype):
     eager = gradient_descent(*start(device, dtype), epochs=SHORT)
     torch.testing.assert_close(torch.stack(graphed[:2]), torch.stack(eager[:2]))
     assert graphed.w.device.type == "cuda"
+
+
+@pytest.mark.parametrize(
+    "descent",
+    [gradient_descent, descent_by_passes, autograd_descent, nn_sgd_descent, float_descent],
+    ids=["manual", "by-passes", "autograd", "nn-sgd", "python-floats"],
+)
+def test_every_loop_defaults_to_the_lessons_eta_and_20_epochs(descent):
+    """The lesson trains with eta = 1e-4 for 20 epochs; a loop called without them must do the same."""
+    w, b, X, y = start("cpu", torch.float64)
+    X, y = X[:5], y[:5]
+    if descent is float_descent:
+        w, b, X, y = 2.0, -2.0, X.tolist(), y.tolist()
+    defaults = descent(w, b, X, y)
+    explicit = descent(w, b, X, y, eta=1e-4, epochs=20)
+    for epochs, eta in ((19, 1e-4), (21, 1e-4), (20, 2e-4)):
+        other = descent(w, b, X, y, eta=eta, epochs=epochs)
+        assert (float(other[0]), float(other[1])) != (float(defaults[0]), float(defaults[1])), (epochs, eta)
+    assert (float(defaults[0]), float(defaults[1])) == (float(explicit[0]), float(explicit[1]))
