@@ -112,7 +112,7 @@ def test_cuda_graph_replays_the_manual_loop(device, dtype):
     [gradient_descent, descent_by_passes, autograd_descent, nn_sgd_descent, float_descent],
     ids=["manual", "by-passes", "autograd", "nn-sgd", "python-floats"],
 )
-def test_every_loop_defaults_to_the_lessons_eta_and_20_epochs(descent):
+def test_every_loop_defaults_to_the_lessons_eta_and_20_epochs_and_no_trajectory(descent):
     """The lesson trains with eta = 1e-4 for 20 epochs; a loop called without them must do the same."""
     w, b, X, y = start("cpu", torch.float64)
     X, y = X[:5], y[:5]
@@ -124,3 +124,5 @@ def test_every_loop_defaults_to_the_lessons_eta_and_20_epochs(descent):
         other = descent(w, b, X, y, eta=eta, epochs=epochs)
         assert (float(other[0]), float(other[1])) != (float(defaults[0]), float(defaults[1])), (epochs, eta)
     assert (float(defaults[0]), float(defaults[1])) == (float(explicit[0]), float(explicit[1]))
+    if descent is not float_descent:
+        assert defaults.trajectory is None, "a trajectory is kept only when asked for: it costs 3 numbers per step"
