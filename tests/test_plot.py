@@ -71,8 +71,8 @@ def lines_of(ax) -> dict:
 
 
 def test_cost_panel_draws_both_loops_per_epoch_and_says_by_how_much_they_differ():
-    run = made_up_run(torch.float64, epochs=3)
-    run.manual.trajectory[2, 0, 2] += 0.003
+    run = made_up_run(torch.float64, epochs=3, n=4)
+    run.manual.trajectory[2, 0, 2] += 0.004
     cost, _, _ = drawn(run)
     lines = lines_of(cost)
     manual, reference = (
@@ -80,10 +80,13 @@ def test_cost_panel_draws_both_loops_per_epoch_and_says_by_how_much_they_differ(
         lines["torch.nn + MSELoss + optim.SGD (autograd)"],
     )
     assert list(manual.get_xdata()) == list(reference.get_xdata()) == [1, 2, 3], "epochs count from 1"
+    assert manual.get_marker() != reference.get_marker() and manual.get_linestyle() != reference.get_linestyle(), (
+        "two curves that coincide must both stay visible"
+    )
     J_manual, J_reference = cost_per_epoch(run)
     assert list(manual.get_ydata()) == J_manual.tolist() and list(reference.get_ydata()) == J_reference.tolist()
     assert cost.get_title() == "Cost per epoch (the curves differ, by 0.001 at most)"
-    assert cost.get_xlabel() == "epoch" and cost.get_ylabel() == "J, mean over the epoch's 3 steps"
+    assert cost.get_xlabel() == "epoch" and cost.get_ylabel() == "J, mean over the epoch's 4 steps"
     assert all(float(t).is_integer() for t in cost.get_xticks()), "no 2.5 epochs on the axis"
     assert cost.get_legend() is not None
 
@@ -103,6 +106,10 @@ def test_log_panel_draws_each_difference_above_0_with_the_allowance_and_one_ulp(
         for line, values in ((allowed, p.allowed), (ulp, p.ulp)):
             assert list(line.get_xdata()) == list(range(6)) and list(line.get_ydata()) == values.tolist()
         assert {line.get_color() for line in (points, allowed, ulp)} == {COLORS[p.name]}, "one colour per parameter"
+        assert points.get_linestyle() == "None" and points.get_marker() not in ("None", None, ""), (
+            "points, not a line: a line would draw differences between the steps that have one"
+        )
+        assert len({line.get_linestyle() for line in (allowed, ulp)}) == 2, "the allowance and the ULP look different"
     assert COLORS["w"] != COLORS["b"]
     assert diffs.get_yscale() == "log"
     assert diffs.get_ylim() == pytest.approx((2**-22 / 100, 2**-8 * 1e4)), "from 1/100 ULP to 1e4 × the largest"
@@ -164,6 +171,13 @@ def test_when_no_step_differs_the_log_panel_says_so_and_draws_no_point():
     assert covered_steps(strip, 0) == covered_steps(strip, 1) == set(range(6)) and not strip.texts
 
 
+def test_the_zero_strip_is_a_third_of_a_panels_height():
+    fig = figure(made_up_run(torch.float64), title="made up")
+    fig.draw_without_rendering()  # constrained layout places the axes at draw time
+    top, diffs, strip = (ax.get_position().height for ax in fig.axes)
+    assert top == pytest.approx(diffs, rel=0.05) and strip == pytest.approx(diffs / 3, rel=0.25)
+
+
 def epoch_lines(ax) -> list:
     return [line.get_xdata()[0] for line in ax.get_lines() if line.get_label().startswith("_")]
 
@@ -181,6 +195,7 @@ def png_size(path) -> tuple[int, int]:
 def test_plot_training_writes_the_figure_as_png_at_its_resolution(tmp_path):
     pytest.importorskip("matplotlib", reason=NEEDS_PLOT)
     path = tmp_path / "training.png"
-    plot_training(path, made_up_run(torch.float64), title="made up")
+    fig = plot_training(path, made_up_run(torch.float64), title="made up")
+    assert fig.get_suptitle() == "made up"
     width, height = FIGURE["figsize"]
     assert png_size(path) == (round(width * DPI), round(height * DPI))
