@@ -18,7 +18,7 @@ from backprop_manual.tolerances import tolerances
 from backprop_manual.training import SideBySide
 
 INSTALL = "pip install 'backprop-manual[plot]' (or: pip install matplotlib)"
-COLORS = {"w": "tab:blue", "b": "tab:orange"}
+COLORS = {"w": "tab:blue", "b": "tab:red"}
 FIGURE = {"figsize": (10, 8.5), "layout": "constrained"}
 PANEL_HEIGHTS = [3, 3, 1]
 DPI = 110
@@ -26,12 +26,11 @@ MANUAL_J = {"marker": "o", "linestyle": "-"}
 REFERENCE_J = {"marker": "x", "linestyle": "--", "markersize": 9}
 POINTS = {"marker": ".", "linestyle": "none", "markersize": 3}
 ALLOWED, ONE_ULP = {"linestyle": "--", "linewidth": 1}, {"linestyle": ":", "linewidth": 1}
-STRIP = {"step": "mid", "linewidth": 0}
-STRIP_HALF_HEIGHT = 0.35
+STRIP_HEIGHT = 0.7  # of a row's 1
 EPOCH_LINE = {"color": "0.85", "linewidth": 0.6, "zorder": 0}
 MOST_EPOCH_LINES = 50  # more would grey the panel out
 LEGEND = {"loc": "upper right", "ncols": 2, "fontsize": 8}
-SMALL_TITLE, NOTE_SIZE = 9, 11
+SMALL_TITLE = 9  # the strip is a footnote to the log panel
 
 
 class MatplotlibMissing(RuntimeError):
@@ -64,6 +63,13 @@ class ParameterSteps(NamedTuple):
     diff: torch.Tensor  # [epochs·N]: |manual - reference| after each step's update
     allowed: torch.Tensor  # [epochs·N]: atol + rtol·|reference|, the run's dtype's allowance
     ulp: torch.Tensor  # [epochs·N]: one ULP of |reference| in the run's dtype, the least |diff| > 0 there
+
+    def zero_runs(self) -> list[tuple[int, int]]:
+        """(first, last) step of each run of consecutive steps where |diff| is exactly 0"""
+        edge = torch.zeros(1, dtype=torch.int8)
+        change = torch.diff(torch.cat((edge, (self.diff == 0).to(torch.int8), edge)))
+        starts, ends = (change == 1).nonzero().flatten(), (change == -1).nonzero().flatten() - 1
+        return list(zip(starts.tolist(), ends.tolist(), strict=True))
 
     def count(self) -> str:
         zeros = int((self.diff == 0).sum())
@@ -132,24 +138,28 @@ def draw_differences(diffs, zeros, run: SideBySide) -> None:
         diffs.plot(step[positive], p.diff[positive], color=color, label=f"|diff| of {p.name} > 0{none}", **POINTS)
         diffs.plot(step, p.allowed, color=color, label=f"allowed for {p.name}: atol + rtol·|{p.name}|", **ALLOWED)
         diffs.plot(step, p.ulp, color=color, label=f"1 ULP of {p.name}: the least |diff| > 0 there", **ONE_ULP)
-        low, high = k - STRIP_HALF_HEIGHT, k + STRIP_HALF_HEIGHT
-        zeros.fill_between(step, low, high, where=~positive, color=color, **STRIP)
+        # one bar per run of exact zeros, a step wide per step: an isolated zero stays visible
+        runs = [(first - 0.5, last - first + 1) for first, last in p.zero_runs()]
+        zeros.broken_barh(runs, (k - STRIP_HEIGHT / 2, STRIP_HEIGHT), color=color, linewidth=0)
     lowest = min(float(p.ulp.min()) for p in params)
     highest = max(max(float(p.allowed.max()), float(p.diff.max())) for p in params)
     diffs.set_ylim(lowest / 100, highest * 1e4)  # room above the allowances for the legend
     title = "|manual − autograd| per step, after each update\n" + "; ".join(p.count() for p in params)
     diffs.set(ylabel="|manual − autograd| (log scale)", title=title)
     if all(bool((p.diff == 0).all()) for p in params):
-        note = "no step differs: no point > 0 to draw on a log axis (see the strip below)"
-        diffs.text(0.5, 0.5, note, transform=diffs.transAxes, ha="center", fontsize=NOTE_SIZE)
+        centred_note(diffs, "no step differs: no point > 0 to draw on a log axis (see the strip below)")
     diffs.legend(**LEGEND)
     diffs.tick_params(labelbottom=False)
     zeros.set(yticks=[0, 1], yticklabels=["w", "b"], ylim=(-0.6, 1.6), ylabel="= 0\nexactly")
     zeros.set(xlabel=f"step (epoch × {n} + sample)")
     zeros.set_title("steps where |manual − autograd| is exactly 0 (a log axis cannot show 0)", fontsize=SMALL_TITLE)
     if all(bool((p.diff > 0).all()) for p in params):
-        zeros.text(0.5, 0.5, "none", transform=zeros.transAxes, ha="center", va="center")
+        centred_note(zeros, "none")
     if epochs <= MOST_EPOCH_LINES:
         for ax in (diffs, zeros):
             for e in range(1, epochs):
                 ax.axvline(e * n, **EPOCH_LINE)
+
+
+def centred_note(ax, text: str) -> None:
+    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center")

@@ -93,7 +93,7 @@ def test_cost_panel_draws_both_loops_per_epoch_and_says_by_how_much_they_differ(
 
 def test_log_panel_draws_each_difference_above_0_with_the_allowance_and_one_ulp():
     run = made_up_run(torch.float32, w_off=[(4, 2**-10)], b_off=[(0, -(2**-12)), (5, 2**-8)])
-    _, diffs, _ = drawn(run)
+    _, diffs, strip = drawn(run)
     lines = lines_of(diffs)
     for p in parameter_steps(run):
         points = lines[f"|diff| of {p.name} > 0"]
@@ -118,7 +118,9 @@ def test_log_panel_draws_each_difference_above_0_with_the_allowance_and_one_ulp(
         "w: 5 of 6 steps exactly 0, largest 0.000977; b: 4 of 6 steps exactly 0, largest 0.00391"
     )
     assert diffs.get_ylabel() == "|manual − autograd| (log scale)" and not diffs.texts
-    assert diffs.get_legend() is not None and not any(t.get_visible() for t in diffs.get_xticklabels())
+    diffs.figure.draw_without_rendering()  # tick labels are made at draw time; get_xticklabels lists visible ones
+    assert diffs.get_legend() is not None and not diffs.get_xticklabels(), "the strip below carries the step axis"
+    assert strip.get_xticklabels()
 
 
 def test_the_allowance_sets_the_top_of_the_log_axis_when_it_exceeds_every_difference():
@@ -128,36 +130,58 @@ def test_the_allowance_sets_the_top_of_the_log_axis_when_it_exceeds_every_differ
 
 
 def covered_steps(strip, row: int) -> set[int]:
-    """the steps a row of the zero strip covers: the integer x inside a polygon of that row's collection"""
-    (region,) = [
-        c for c in strip.collections if c.get_paths() and abs(c.get_paths()[0].vertices[:, 1].mean() - row) < 0.5
-    ]
+    """the steps a row of the zero strip covers: the integers x inside a bar of that row"""
+    (bars,) = [c for c in strip.collections if abs(c.get_paths()[0].vertices[:, 1].mean() - row) < 0.5]
     covered = set()
-    for path in region.get_paths():
+    for path in bars.get_paths():
         xs, ys = path.vertices[:, 0], path.vertices[:, 1]
         assert ys.min() == pytest.approx(row - 0.35) and ys.max() == pytest.approx(row + 0.35)
-        covered |= {s for s in range(-1, 10) if xs.min() <= s <= xs.max()}
+        assert xs.max() - xs.min() == round(xs.max() - xs.min()) >= 1, "a bar is a whole number of steps wide"
+        covered |= {s for s in range(-1, 10) if xs.min() < s < xs.max()}
     return covered
+
+
+def test_zero_runs_are_the_first_and_last_step_of_each_run_of_exact_zeros():
+    run = made_up_run(torch.float64, w_off=[(0, 1e-9), (2, 1e-9), (3, 1e-9)], b_off=[(5, 1e-9)])
+    w, b = parameter_steps(run)
+    assert w.zero_runs() == [(1, 1), (4, 5)] and b.zero_runs() == [(0, 4)]
+    every = [(s, 1e-9) for s in range(6)]
+    assert parameter_steps(made_up_run(torch.float64, w_off=every))[0].zero_runs() == []
+    assert parameter_steps(made_up_run(torch.float64))[0].zero_runs() == [(0, 5)]
+
+
+def test_an_isolated_exact_zero_is_drawn_a_step_wide():
+    run = made_up_run(torch.float64, w_off=[(1, 1e-9), (3, 1e-9)])
+    _, _, strip = drawn(run)
+    assert covered_steps(strip, 0) == {0, 2, 4, 5}
 
 
 def test_zero_strip_covers_exactly_the_steps_where_the_loops_agree_bit_for_bit():
     run = made_up_run(torch.float64, w_off=[(4, 1e-12)], b_off=[(0, 1e-9), (5, 1e-9)])
-    _, _, strip = drawn(run)
+    _, diffs, strip = drawn(run)
     assert covered_steps(strip, 0) == {0, 1, 2, 3, 5}, "w differs at step 4 only"
     assert covered_steps(strip, 1) == {1, 2, 3, 4}, "b differs at steps 0 and 5"
     assert [t.get_text() for t in strip.get_yticklabels()] == ["w", "b"] and list(strip.get_yticks()) == [0, 1]
     assert strip.get_ylim() == (-0.6, 1.6) and strip.get_ylabel() == "= 0\nexactly"
     assert strip.get_xlabel() == "step (epoch × 3 + sample)" and not strip.texts
     assert strip.get_title() == "steps where |manual − autograd| is exactly 0 (a log axis cannot show 0)"
+    assert strip.title.get_fontsize() < diffs.title.get_fontsize(), "the strip is a footnote to the log panel"
     from matplotlib.colors import to_rgba
 
     assert [tuple(c.get_facecolor()[0]) for c in strip.collections] == [to_rgba(COLORS[p]) for p in "wb"]
+
+
+def inside(text, ax) -> bool:
+    ax.figure.draw_without_rendering()
+    box, panel = text.get_window_extent(), ax.get_window_extent()
+    return panel.x0 <= box.x0 < box.x1 <= panel.x1 and panel.y0 <= box.y0 < box.y1 <= panel.y1
 
 
 def test_when_every_step_differs_the_strip_says_none_and_the_log_panel_has_no_note():
     every = [(s, 1e-9) for s in range(6)]
     _, diffs, strip = drawn(made_up_run(torch.float64, w_off=every, b_off=every))
     assert [t.get_text() for t in strip.texts] == ["none"] and not diffs.texts
+    assert inside(strip.texts[0], strip) and not strip.collections[0].get_paths()
 
 
 def test_when_no_step_differs_the_log_panel_says_so_and_draws_no_point():
@@ -166,6 +190,7 @@ def test_when_no_step_differs_the_log_panel_says_so_and_draws_no_point():
     assert [t.get_text() for t in diffs.texts] == [
         "no step differs: no point > 0 to draw on a log axis (see the strip below)"
     ]
+    assert inside(diffs.texts[0], diffs), "the note stands in the middle of its panel"
     lines = lines_of(diffs)
     assert [lines[f"|diff| of {p} > 0: none"].get_xdata().size for p in "wb"] == [0, 0]
     assert covered_steps(strip, 0) == covered_steps(strip, 1) == set(range(6)) and not strip.texts
