@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 CHUNK_ROWS = 1 << 17  # 131,072 rows, ~25 MB of pandas text: bounded memory; a multiple of every SIMD width
+BLOCK_BYTES = 1 << 20  # count_lines reads this much at a time
 READ = dict(dtype=str, keep_default_na=False, index_col=False, encoding="utf-8")  # raw text: errors can quote it
 
 
@@ -30,7 +31,7 @@ class Chunk(NamedTuple):
     ids: list[int]  # the index column's value of each row, or its position
 
     def head(self, n: int | None) -> "Chunk":
-        return self if n is None else Chunk(self.start, self.x[:n], self.y[:n], self.ids[:n])
+        return Chunk(self.start, self.x[:n], self.y[:n], self.ids[:n])  # n None: all of it
 
 
 def concatenate(parts: list[Chunk]) -> Chunk:
@@ -39,29 +40,32 @@ def concatenate(parts: list[Chunk]) -> Chunk:
 
 
 def count_lines(path: str | Path) -> int:
-    """Lines in the file (for a progress bar's total), checking on the way that it is UTF-8 text."""
+    """Lines in the file (for a progress bar's total), checking on the way that it is UTF-8 text.
+
+    A last line without a newline counts too, so a CSV's rows are count_lines - 1 with or without one.
+    """
     decoder = codecs.getincrementaldecoder("utf-8")()
     lines = offset = line_start = 0  # line_start: offset of the current line's first byte
-    with open(path, "rb") as f:
-        while True:
-            block = f.read(1 << 20)
-            try:
-                decoder.decode(block, final=not block)  # final: a character cut off by the end of the file
-            except UnicodeDecodeError as e:
-                raise DataError(not_utf8(path, e, offset - (len(e.object) - len(block)), lines, line_start)) from None
-            if not block:
-                return lines
-            if (newline := block.rfind(b"\n")) >= 0:
-                line_start = offset + newline + 1
-            lines, offset = lines + block.count(b"\n"), offset + len(block)
+    try:
+        with open(path, "rb") as f:
+            while block := f.read(BLOCK_BYTES):
+                decoder.decode(block)
+                if (newline := block.rfind(b"\n")) >= 0:
+                    line_start = offset + newline + 1
+                lines, offset = lines + block.count(b"\n"), offset + len(block)
+        decoder.decode(b"", final=True)  # a character cut off by the end of the file
+    except UnicodeDecodeError as e:  # e.object: the block, after any bytes held back from the one before
+        raise DataError(not_utf8(path, e, offset - (len(e.object) - len(block)), lines, line_start)) from None
+    return lines + (line_start < offset)  # bytes after the last newline: a last line
 
 
 def not_utf8(path: str | Path, e: UnicodeDecodeError, base: int, lines: int, line_start: int) -> str:
     """e.object: the bytes decoded from file offset `base` on (a block, after bytes held back from the one before)."""
     data, at = e.object, e.start
-    newline = data.rfind(b"\n", 0, at)
+    before = data[:at]  # the bytes from `base` up to the bad one
+    newline = before.rfind(b"\n")
     column = at - newline if newline >= 0 else base + at - line_start + 1
-    line = lines + data.count(b"\n", 0, at) + 1
+    line = lines + before.count(b"\n") + 1
     return f"{path} is not UTF-8 text: byte 0x{data[at]:02x} on line {line}, column {column}; save it as UTF-8"
 
 
@@ -99,12 +103,12 @@ def missing_column(path: str | Path, option: str, name: str, names: list[str]) -
                 f"{path} looks {what}-delimited (header {sep.join(names)!r}): this tool reads comma-separated "
                 f"files; convert it, e.g. pandas.read_csv(path, sep={sep!r}).to_csv(new_path, index=False)"
             )
-    close = difflib.get_close_matches(name, names, n=1)
+    close = difflib.get_close_matches(name, names)  # best first
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return f"{path} has no column {name!r} ({option}){hint}; its columns are: {', '.join(map(repr, names))}"
 
 
-def numbers(raw: pd.Series, column: str, start: int, ids: list[int], path: str | Path) -> np.ndarray:
+def numbers(raw: pd.Series, column: str, start: int, ids: list[int] | None, path: str | Path) -> np.ndarray:
     """The column's values as float64; DataError at the first cell that is empty, not a number, NaN or inf."""
     values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype="float64")
     bad = np.flatnonzero(~np.isfinite(values))
@@ -164,11 +168,11 @@ def chunks(
 def whole_numbers(raw: pd.Series, start: int, path: str | Path) -> np.ndarray:
     """The index column: whole numbers, the samples' ids in messages and tables."""
     column = "the first column (the sample index)"
-    values = numbers(raw, column, start, [], path)
+    values = numbers(raw, column, start, None, path)  # ids None: this column is where they come from
     fractional = np.flatnonzero(values != np.round(values))
     if fractional.size:
         i = int(fractional[0])
-        raise DataError(f"{path}: {where(start, i, [])}, {column} is {raw.iloc[i].strip()!r}: not a whole number")
+        raise DataError(f"{path}: {where(start, i, None)}, {column} is {raw.iloc[i].strip()!r}: not a whole number")
     return values
 
 

@@ -1,0 +1,241 @@
+"""csv_input on its own: the rows it reads, chunk by chunk, and the exact message for each kind of bad file.
+
+tests/test_bad_input.py checks the same messages through the CLI. Here the functions are called directly, with
+chunks of 2 rows, so that positions, starts and ids are checked across chunk boundaries, and with count_lines
+reading blocks of a few bytes, so that lines, characters and bad bytes fall across a block's end.
+"""
+
+import tracemalloc
+import warnings
+from pathlib import Path
+
+import pytest
+
+from backprop_manual import csv_input
+from backprop_manual.csv_input import Chunk, DataError, chunks, concatenate, count_lines, header, read
+
+HEADER = ",mean_area,is_cancerous\n"
+FIVE_ROWS = "100,1,0\n101,2,1\n102,2.5,1\n103,3.25,0\n104,4,1\n"  # the index starts at 100: ids are not positions
+FIVE_READ = (0, [100, 101, 102, 103, 104], [1.0, 2.0, 2.5, 3.25, 4.0], [0.0, 1.0, 1.0, 0.0, 1.0])
+
+
+def write(tmp_path: Path, content: str | bytes) -> Path:
+    path = tmp_path / "cells.csv"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    return path
+
+
+def in_pairs(path: Path, feature: str = "mean_area", target: str = "is_cancerous", **options) -> list[Chunk]:
+    return list(chunks(path, feature, target, chunk_rows=2, **options))
+
+
+def rows(chunk: Chunk) -> tuple[int, list[int], list[float], list[float]]:
+    return chunk.start, chunk.ids, chunk.x.tolist(), chunk.y.tolist()
+
+
+def test_chunks_of_2_rows_keep_each_rows_start_and_index(tmp_path):
+    got = in_pairs(write(tmp_path, HEADER + FIVE_ROWS))
+    assert [rows(c) for c in got] == [
+        (0, [100, 101], [1.0, 2.0], [0.0, 1.0]),
+        (2, [102, 103], [2.5, 3.25], [1.0, 0.0]),
+        (4, [104], [4.0], [1.0]),
+    ]
+    assert [(c.x.dtype.name, c.y.dtype.name) for c in got] == [("float64", "float64")] * 3  # "1", "2": float64 too
+
+
+def test_without_an_index_column_samples_are_numbered_from_0_across_chunks(tmp_path):
+    path = write(tmp_path, "mean_area,is_cancerous\n0.5,0\n1.5,1\n2.5,0\n3.5,1\n4.5,0\n")
+    assert [c.ids for c in in_pairs(path)] == [[0, 1], [2, 3], [4]]
+
+
+def test_read_and_concatenated_chunks_give_the_same_rows(tmp_path):
+    path = write(tmp_path, HEADER + FIVE_ROWS)
+    assert rows(read(path, "mean_area", "is_cancerous")) == FIVE_READ
+    assert rows(concatenate(in_pairs(path))) == FIVE_READ
+
+
+def test_nrows_stops_after_that_many_rows(tmp_path):
+    path = write(tmp_path, HEADER + FIVE_ROWS)
+    assert read(path, "mean_area", "is_cancerous", nrows=3).ids == [100, 101, 102]
+    assert [c.ids for c in in_pairs(path, nrows=3)] == [[100, 101], [102]]
+
+
+def test_head_keeps_the_first_rows_and_the_start(tmp_path):
+    second = in_pairs(write(tmp_path, HEADER + FIVE_ROWS))[1]
+    assert rows(second.head(1)) == (2, [102], [2.5], [1.0])
+    assert rows(second.head(None)) == (2, [102, 103], [2.5, 3.25], [1.0, 0.0])
+
+
+def test_windows_line_ends_read_like_unix_ones(tmp_path):
+    path = write(tmp_path, (HEADER + FIVE_ROWS).replace("\n", "\r\n"))
+    assert header(path, "mean_area", "is_cancerous") == ["", "mean_area", "is_cancerous"]  # the empty name kept
+    assert rows(read(path, "mean_area", "is_cancerous")) == FIVE_READ
+
+
+def test_the_callers_own_warnings_stay_warnings_while_it_iterates(tmp_path):
+    """chunks turns pandas' ParserWarning into an error; that must not reach the caller's code between chunks."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for chunk in chunks(write(tmp_path, HEADER + FIVE_ROWS), "mean_area", "is_cancerous", chunk_rows=2):
+            warnings.warn(f"the caller, at row {chunk.start}", UserWarning, stacklevel=1)
+    assert [str(w.message) for w in caught] == ["the caller, at row 0", "the caller, at row 2", "the caller, at row 4"]
+
+
+BAD_ROW_6 = HEADER + FIVE_ROWS  # then row 6, index 105: the second row of the third chunk
+ROW_6 = "{path}: row 6 (index 105), column"
+FINITE = "; every value must be a finite number"
+NO_ROWS = "{path} has a header ('', 'mean_area', 'is_cancerous') but no rows"
+
+# (id, file content, options, the whole message); {path} is the file's path
+DATA_CASES = [
+    ("empty-file", "", {}, "{path} is empty: expected a header line naming the columns, then one row per sample"),
+    ("header-only", HEADER, {}, NO_ROWS),
+    ("header-and-blank-lines", HEADER + "\n\n", {}, NO_ROWS),
+    (
+        "two-names-repeat",
+        "id,b,a,b,a,mean_area,is_cancerous\n",
+        {},
+        "{path}: column names repeat: 'a', 'b'; each column needs its own name",
+    ),
+    (
+        "misspelled-feature",
+        HEADER + FIVE_ROWS,
+        {"feature": "mean_aera"},
+        "{path} has no column 'mean_aera' (--feature) (did you mean 'mean_area'?); "
+        "its columns are: '', 'mean_area', 'is_cancerous'",
+    ),
+    (
+        "missing-target",
+        ",mean_area,label\n0,1.5,1\n",
+        {},
+        "{path} has no column 'is_cancerous' (--target); its columns are: '', 'mean_area', 'label'",
+    ),
+    (
+        "semicolons",
+        ";mean_area;is_cancerous\n0;1,5;1\n",
+        {},
+        "{path} looks semicolon-delimited (header ';mean_area;is_cancerous'): this tool reads comma-separated "
+        "files; convert it, e.g. pandas.read_csv(path, sep=';').to_csv(new_path, index=False)",
+    ),
+    (
+        "tabs",
+        "\tmean_area\tis_cancerous\n0\t1.5\t1\n",
+        {},
+        "{path} looks tab-delimited (header '\\tmean_area\\tis_cancerous'): this tool reads comma-separated "
+        "files; convert it, e.g. pandas.read_csv(path, sep='\\t').to_csv(new_path, index=False)",
+    ),
+    (
+        "feature-is-target",
+        HEADER + FIVE_ROWS,
+        {"feature": "is_cancerous"},
+        "--feature and --target are both 'is_cancerous': the target must be another column",
+    ),
+    (
+        "first-row-longer-than-header",
+        HEADER + "100,1,0,9\n",
+        {},
+        "{path} is not a well-formed CSV: Length of header or names does not match length of data. "
+        "This leads to a loss of data with index_col=False.",
+    ),
+    (
+        "later-row-longer-than-header",
+        BAD_ROW_6 + "105,1,0,9\n",
+        {},
+        "{path} is not a well-formed CSV: Error tokenizing data. C error: Expected 3 fields in line 7, saw 4",
+    ),
+    ("feature-not-a-number", BAD_ROW_6 + "105,large,1\n", {}, ROW_6 + " 'mean_area' is 'large': not a number" + FINITE),
+    ("feature-blank", BAD_ROW_6 + "105, ,1\n", {}, ROW_6 + " 'mean_area' is empty" + FINITE),
+    (
+        "feature-infinite",
+        BAD_ROW_6 + "105,-Infinity,1\n",
+        {},
+        ROW_6 + " 'mean_area' is '-Infinity': not finite" + FINITE,
+    ),
+    ("target-not-a-number", BAD_ROW_6 + "105,1.5,yes\n", {}, ROW_6 + " 'is_cancerous' is 'yes': not a number" + FINITE),
+    ("target-not-0-or-1", BAD_ROW_6 + "105,1.5,2\n", {}, ROW_6 + " 'is_cancerous' is '2': the target must be 0 or 1"),
+    (
+        "index-not-whole",
+        BAD_ROW_6 + "105.5,1.5,0\n",
+        {},
+        "{path}: row 6, the first column (the sample index) is '105.5': not a whole number",
+    ),
+    (
+        "index-not-a-number",
+        BAD_ROW_6 + "abc,1.5,0\n",
+        {},
+        "{path}: row 6, the first column (the sample index) is 'abc': not a number" + FINITE,
+    ),
+]
+
+
+@pytest.mark.parametrize("content, options, message", [pytest.param(*c[1:], id=c[0]) for c in DATA_CASES])
+def test_bad_file_raises_data_error_with_the_whole_message(tmp_path, content, options, message):
+    path = write(tmp_path, content)
+    with pytest.raises(DataError) as caught:
+        in_pairs(path, **options)
+    assert str(caught.value) == message.format(path=path)
+
+
+@pytest.mark.parametrize(
+    "name, message", [("no_such.csv", "{path}: no such file"), ("", "{path} is a directory, not a CSV file")]
+)
+def test_a_path_that_is_no_file_is_named(tmp_path, name, message):
+    with pytest.raises(DataError) as caught:
+        read(tmp_path / name, "mean_area", "is_cancerous")
+    assert str(caught.value) == message.format(path=tmp_path / name)
+
+
+@pytest.fixture(params=[1, 2, 3, 5, csv_input.BLOCK_BYTES], ids=lambda n: f"blocks-of-{n}-bytes")
+def small_blocks(request, monkeypatch):
+    """count_lines reading a few bytes at a time: every line, character and bad byte falls across some block's end."""
+    monkeypatch.setattr(csv_input, "BLOCK_BYTES", request.param)
+
+
+@pytest.mark.parametrize(
+    "content, lines",
+    [
+        pytest.param(b"a,b\n1,2\n", 2, id="newline-at-the-end"),
+        pytest.param(b"a,b\n1,2", 2, id="no-newline-at-the-end"),
+        pytest.param(b"a,b\r\n1,2\r\n", 2, id="windows-line-ends"),
+        pytest.param("é,€\n1,2\n".encode(), 2, id="multibyte-characters"),
+        pytest.param(b"\n\n", 2, id="blank-lines"),
+        pytest.param(b"", 0, id="empty"),
+    ],
+)
+def test_count_lines(tmp_path, small_blocks, content, lines):
+    assert count_lines(write(tmp_path, content)) == lines
+
+
+NOT_UTF_8 = "{path} is not UTF-8 text: byte 0x{byte:02x} on line {line}, column {column}; save it as UTF-8"
+
+
+@pytest.mark.parametrize(
+    "content, byte, line, column",
+    [
+        pytest.param(b"x,y\n" + "é,1\nab,2\n€€,".encode() + b"\xff\n", 0xFF, 4, 8, id="after-multibyte-characters"),
+        pytest.param(b"1\n2\n3\n4\nab\xff\n", 0xFF, 5, 3, id="after-short-lines"),
+        pytest.param(b"x\xff,y\n1,2\n", 0xFF, 1, 2, id="in-the-header"),
+        pytest.param(b"ab\n\xff\n", 0xFF, 2, 1, id="first-on-its-line"),
+        pytest.param(b"x,y\nab,\xe2\x82,1\n", 0xE2, 2, 4, id="a-character-cut-off-by-a-comma"),
+        pytest.param(b"x,y\n1,\xe2\x82", 0xE2, 2, 3, id="a-character-cut-off-by-the-end-of-the-file"),
+    ],
+)
+def test_a_byte_that_is_not_utf_8_is_placed_exactly(tmp_path, small_blocks, content, byte, line, column):
+    path = write(tmp_path, content)
+    with pytest.raises(DataError) as caught:
+        count_lines(path)
+    assert str(caught.value) == NOT_UTF_8.format(path=path, byte=byte, line=line, column=column)
+
+
+def test_count_lines_holds_a_block_not_the_file(tmp_path, monkeypatch):
+    block = 1 << 14
+    monkeypatch.setattr(csv_input, "BLOCK_BYTES", block)
+    path = write(tmp_path, b"1.5,0\n" * 100_000)  # 600 kB: 37 blocks
+    tracemalloc.start()
+    try:
+        assert count_lines(path) == 100_000
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # a block's bytes and their decoded text: 2 blocks (37 kB measured); reading the whole file would be 1.2 MB
+    assert peak < 4 * block, f"count_lines peaked at {peak} bytes on {block}-byte blocks, up to {4 * block} allowed"
