@@ -64,8 +64,8 @@ def render(report: dict) -> str:
         f"torch {report.get('torch', '?')}, {report.get('gpu', 'no GPU')}, Python {machine.get('python_version', '?')}, "
         f"{machine.get('cpu', {}).get('brand_raw', machine.get('processor', '?'))}; {report.get('datetime', '')}",
     ]
-    order = {g: i for i, g in enumerate(GROUP_ORDER)}
-    for group, device in sorted(tables, key=lambda k: (order.get(k[0], 99), k[1])):
+    order = {g: i for i, g in enumerate(GROUP_ORDER)}  # a group not in GROUP_ORDER comes after all of them
+    for group, device in sorted(tables, key=lambda k: (order.get(k[0], len(order)), k[1])):
         rows = sorted(tables[(group, device)], key=lambda b: per_sample(b)[0])
         manual = next((per_sample(b)[0] for b in rows if b["extra_info"].get("role") == "manual"), None)
         out += [
@@ -89,7 +89,9 @@ def targets(benches: list[dict]) -> str:
     out = ["### targets", "", "| device | ratio | measured | target | |", "|---|---|---:|---:|---|"]
     for device in sorted({b["extra_info"]["device"] for b in benches}):
         for what, slow, fast, at_least in TARGETS:
-            num, den = median.get((*slow, device)), median.get((*fast, device), median.get((*fast, "cpu")))
+            num, den = median.get((*slow, device)), median.get((*fast, device))
+            if den is None and fast[0] == "floor":  # Python floats run on the CPU whatever the device
+                den = median.get((*fast, "cpu"))
             if num is None or den is None:
                 continue
             ratio = num / den
