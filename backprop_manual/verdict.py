@@ -56,7 +56,7 @@ def run(
 def finite_or_text(value):
     """JSON has no NaN or inf: write them as text, recursively."""
     if isinstance(value, float) and not math.isfinite(value):
-        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+        return str(value)  # "nan", "inf" or "-inf"
     if isinstance(value, dict):
         return {k: finite_or_text(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -71,5 +71,5 @@ def verdict(context: dict, runs: list[dict]) -> dict:
 
 def write(path: str | Path, document: dict) -> None:
     """Called once the run is over: bad input exits before, leaving an earlier verdict as it was."""
-    text = json.dumps(finite_or_text(document), indent=2, ensure_ascii=False, allow_nan=False)
+    text = json.dumps(finite_or_text(document), indent=2, ensure_ascii=False)  # finite_or_text: strict JSON
     Path(path).write_text(text + "\n", encoding="utf-8")
