@@ -87,6 +87,16 @@ def test_only_a_few_samples_are_kept(dtype):
     assert streamed.kept.positions == sorted(streamed.kept.positions)
 
 
+def test_the_streamed_verification_carries_the_kept_samples_gradients_of_both_sides(dtype):
+    whole, streamed = both_ways("cpu", dtype, chunk=64)
+    v, at = streamed.verification(), streamed.kept.positions
+    assert torch.equal(v.X, whole.X[at]) and torch.equal(v.y, whole.y[at]) and v.ids == at
+    for name in CHAIN:
+        for side in ("manual", "autograd"):
+            kept, every = getattr(getattr(v, side), name), getattr(getattr(whole, side), name)
+            assert torch.equal(kept, every[at]), (side, name)
+
+
 def test_the_printed_table_names_the_files_samples(monkeypatch):
     monkeypatch.setattr(local_derivatives, "delta_z_delta_w", wrong_dz_dw(0.0, 1e-2))
     _, streamed = both_ways("cpu", torch.float64)
