@@ -8,6 +8,7 @@ messages included. If compare_intermediate gains a reduction, `deciding` must pi
 tests/test_cli_streaming.py compares every field with compare_chain over the whole file, and fails until it does.
 """
 
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -31,7 +32,7 @@ def deciding(manual: torch.Tensor, autograd: torch.Tensor) -> set[int]:
     bad = ~torch.isclose(m, a, rtol=rtol, atol=atol) | torch.isnan(diff)
     over = ulps > ulp_budget(autograd.dtype)
     rel = torch.where(diff == 0, 0.0, diff / a.abs())
-    ratio = torch.where(diff == 0, float("inf"), allowed / diff)
+    ratio = torch.where(diff == 0, math.inf, allowed / diff)
     firsts = {int(mask.nonzero()[0]) for mask in (bad, over) if mask.any()}
     # argmax and argmin return the first extreme, as max and min do, and a NaN where there is one
     return firsts | {int(torch.argmax(t)) for t in (diff - allowed, diff, rel, ulps)} | {int(torch.argmin(ratio))}
@@ -49,10 +50,9 @@ class Kept:
     autograd: Gradients
 
     def select(self, idx: list[int]) -> "Kept":
-        at = torch.tensor(idx, dtype=torch.long, device=self.X.device)
         pick = [self.positions[i] for i in idx], [self.ids[i] for i in idx]
-        grads = (Gradients(*(g.index_select(0, at) for g in gs)) for gs in (self.manual, self.autograd))
-        return Kept(*pick, self.X[at], self.y[at], *grads)
+        grads = (Gradients(*(g[idx] for g in gs)) for gs in (self.manual, self.autograd))  # a list: on any device
+        return Kept(*pick, self.X[idx], self.y[idx], *grads)
 
     def deciding(self) -> "Kept":
         """Only the samples that decide some intermediate's row."""

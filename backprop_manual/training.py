@@ -33,17 +33,17 @@ def side_by_side(
     block: int = BLOCK,
 ) -> SideBySide:
     """gradient_descent and nn_sgd_descent from (w, b) over `epochs` passes of (X, y), trajectories kept."""
-    loops = {"manual": gradient_descent, "reference": nn_sgd_descent}
-    params = {name: (w, b) for name in loops}
-    steps: dict[str, list[torch.Tensor]] = {name: [] for name in loops}
+    loops = (gradient_descent, nn_sgd_descent)  # in SideBySide's order
+    params = [(w, b) for _ in loops]
+    steps: list[list[torch.Tensor]] = [[] for _ in loops]
     with bar(epochs * X.shape[0], desc, " steps") as progress:
         for _ in range(epochs):
             for start in range(0, X.shape[0], block):
                 Xb, yb = X[start : start + block], y[start : start + block]
-                for name, loop in loops.items():
-                    d = loop(*params[name], Xb, yb, eta=eta, epochs=1, trajectory=True)
-                    params[name] = d.w, d.b
-                    steps[name].append(d.trajectory)  # [1, block, 3]
+                for k, loop in enumerate(loops):
+                    d = loop(*params[k], Xb, yb, eta=eta, epochs=1, trajectory=True)
+                    params[k] = d.w, d.b
+                    steps[k].append(d.trajectory)  # [1, block, 3]
                 progress.update(Xb.shape[0])
-    trajectories = {name: torch.cat(s, dim=1).reshape(epochs, X.shape[0], 3) for name, s in steps.items()}
-    return SideBySide(*(Descent(*params[name], trajectories[name]) for name in loops))
+    trajectories = [torch.cat(s, dim=1).reshape(epochs, X.shape[0], 3) for s in steps]
+    return SideBySide(*(Descent(*p, t) for p, t in zip(params, trajectories, strict=True)))

@@ -7,8 +7,10 @@ import struct
 import termios
 
 import pytest
+import torch
 
 from backprop_manual.progress import bar
+from backprop_manual.training import side_by_side
 
 
 class Terminal(io.StringIO):
@@ -79,3 +81,12 @@ def test_in_a_pipe_nothing_is_written(stderr):
     with bar(1000, "training", " steps") as progress:
         progress.update(1000)
     assert pipe.getvalue() == ""
+
+
+def test_training_side_by_side_counts_its_steps_on_the_bar(stderr):
+    terminal = stderr(Terminal())
+    w, b = torch.tensor(2.0), torch.tensor(-2.0)
+    X, y = torch.tensor([1.0, 0.5, 1.5]), torch.tensor([1.0, 0.0, 1.0])
+    side_by_side(w, b, X, y, eta=1e-4, epochs=2, block=2)
+    first = terminal.getvalue().split("\r")[1]  # tqdm draws at the start, then at most every 0.1 s
+    assert first.startswith("training:   0%|") and first.endswith("| 0.00/6.00 [00:00<?, ? steps/s]"), first
