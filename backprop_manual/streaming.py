@@ -106,5 +106,4 @@ class StreamedVerification:
             X=k.X,
             y=k.y,
             ids=k.ids,
-            manual_fn=gradients,
-        )
+        )  # manual_fn: gradients, the default, which computed k.manual
