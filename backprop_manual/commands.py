@@ -103,7 +103,7 @@ def context(args: argparse.Namespace, on: list[str], n: int, trajectory_samples:
 def run_train(args: argparse.Namespace) -> int:
     (device,) = devices(args.device)
     check_output(args.plot, "--plot")
-    if args.plot and Path(args.plot).suffix.lstrip(".").lower() not in plot.supported_formats():
+    if args.plot and Path(args.plot).suffix.lower().removeprefix(".") not in plot.supported_formats():
         raise UsageError(f"--plot {args.plot}: matplotlib writes {', '.join(plot.supported_formats())}; use .png")
     rows = csv_input.read(args.data, args.feature, args.target, nrows=args.samples)
     data = samples(rows, dtype=DTYPES[args.dtype], device=device)

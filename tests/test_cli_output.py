@@ -4,18 +4,22 @@ The tables and summaries are formatted by verify.py and trajectory.py (tested in
 test_trajectory.py); here the commands must put the right ones, computed on the right data, in the right place.
 """
 
+import functools
+import io
 import json
+import sys
 
 import pandas as pd
 import pytest
 import torch
 
-from backprop_manual import gradient_descent, local_derivatives, nn_sgd_descent
+from backprop_manual import commands, csv_input, gradient_descent, local_derivatives, nn_sgd_descent, plot
 from backprop_manual.cli import main
 from backprop_manual.trajectory import compare_trajectories
 from backprop_manual.verify import verify_gradients
 
 AREA, LABEL = [1.0, 0.5, 1.5, 0.2, 0.9], [1, 0, 1, 0, 1]
+ROWS = len(AREA)
 START = ["--w0", "1.5", "--b0", "-0.5", "--lr", "0.01", "--epochs", "2"]
 NOT_AVAILABLE = "cuda: not available on this machine (torch.cuda.is_available() is False): not verified"
 
@@ -27,17 +31,20 @@ def csv(tmp_path):
     return path
 
 
-def tensors(dtype, n=len(AREA)):
+def tensors(dtype, n=ROWS):
     X, y = torch.tensor(AREA[:n], dtype=dtype), torch.tensor(LABEL[:n], dtype=dtype)
     return torch.tensor(1.5, dtype=dtype), torch.tensor(-0.5, dtype=dtype), X, y
 
 
-def both_loops(dtype, n=len(AREA)):
+def both_loops(dtype, n=ROWS):
     w, b, X, y = tensors(dtype, n)
     return [d(w, b, X, y, eta=0.01, epochs=2, trajectory=True) for d in (gradient_descent, nn_sgd_descent)]
 
 
-def test_verify_prints_the_header_each_runs_table_and_trajectory_and_the_verdict(csv, capsys):
+@pytest.mark.parametrize("chunk_rows", [csv_input.CHUNK_ROWS, 2], ids=["one-chunk", "chunks-of-2"])
+def test_verify_prints_the_header_each_runs_table_and_trajectory_and_the_verdict(csv, capsys, monkeypatch, chunk_rows):
+    """Read in chunks of 2 rows, the output is the same: the whole file's tables, the trajectory on its first 3 rows."""
+    monkeypatch.setattr(commands.csv_input, "chunks", functools.partial(csv_input.chunks, chunk_rows=chunk_rows))
     argv = ["verify", "--data", str(csv), "--feature", "area", "--target", "label", *START]
     assert main([*argv, "--device", "cpu", "--dtype", "all", "--trajectory-samples", "3"]) == 0
     expected = [
@@ -112,7 +119,10 @@ def test_train_prints_the_setting_both_loops_final_values_and_the_comparison(csv
         "  loop                                             final w             final b   J, last epoch",
     ]
     for line, label, d in zip(
-        lines[3:5], ("manual (hand-derived gradients)", "torch.nn + MSELoss + SGD (autograd)"), (manual, reference)
+        lines[3:5],
+        ("manual (hand-derived gradients)", "torch.nn + MSELoss + SGD (autograd)"),
+        (manual, reference),
+        strict=True,
     ):
         assert line.startswith(f"  {label} ") and len(line) == 2 + 36 + 20 + 20 + 16, (
             "columns end where the header's do"
@@ -125,3 +135,38 @@ def test_train_prints_the_setting_both_loops_final_values_and_the_comparison(csv
         f"  largest step-wise |manual - autograd| over 10 steps: {largest}",
         f"  {report.summary()}",
     ]
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_verify_counts_the_files_rows_on_the_progress_bar(csv, capsys, monkeypatch):
+    monkeypatch.setattr("sys.stderr", Terminal())
+    monkeypatch.setattr(commands.csv_input, "chunks", functools.partial(csv_input.chunks, chunk_rows=2))
+    argv = ["verify", "--data", str(csv), "--feature", "area", "--target", "label", "--epochs", "1"]
+    assert main([*argv, "--device", "cpu", "--dtype", "float64"]) == 0
+    drawn = [line for line in sys.stderr.getvalue().split("\r") if line.startswith("verifying")]
+    assert drawn[0].startswith("verifying gradients:   0%|") and drawn[0].endswith("| 0.00/5.00 [00:00<?, ? rows/s]")
+
+
+def test_train_titles_its_figure_with_the_run(csv, capsys, monkeypatch, tmp_path):
+    pytest.importorskip("matplotlib", reason="the figure needs the extra plot: pip install -e '.[plot]'")
+    titles = []
+    real = plot.plot_training
+    monkeypatch.setattr(
+        plot, "plot_training", lambda path, run, *, title: titles.append(title) or real(path, run, title=title)
+    )
+    argv = ["train", "--data", str(csv), "--feature", "area", "--target", "label", *START, "--device", "cpu"]
+    assert main([*argv, "--dtype", "float32", "--plot", str(tmp_path / "figure.PNG")]) == 0
+    assert titles == ["mine.csv: 5 samples, 2 epochs, eta = 0.01, cpu float32"]
+
+
+def test_train_refuses_a_figure_format_matplotlib_cannot_write_and_lists_those_it_can(csv, capsys, tmp_path):
+    pytest.importorskip("matplotlib", reason="the figure needs the extra plot: pip install -e '.[plot]'")
+    path = tmp_path / "figure.xyz"
+    assert main(["train", "--data", str(csv), "--feature", "area", "--target", "label", "--plot", str(path)]) == 2
+    formats = ", ".join(plot.supported_formats())
+    assert f"--plot {path}: matplotlib writes {formats}; use .png" in capsys.readouterr().err
+    assert "png" in formats.split(", ") and not path.exists()
