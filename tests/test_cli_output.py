@@ -80,7 +80,7 @@ def test_verify_on_every_device_says_which_are_missing_in_the_output_and_the_ver
     out = capsys.readouterr().out
     document = json.loads(verdict.read_text())
     missing = [] if torch.cuda.is_available() else ["cuda"]
-    assert (NOT_AVAILABLE in out) == bool(missing)
+    assert (f"\n{NOT_AVAILABLE}\n" in out) == bool(missing)
     assert [(r["device"], r["dtype"]) for r in document["runs"]] == [
         (d, "float64") for d in ("cpu", "cuda") if d not in missing
     ]
@@ -102,7 +102,9 @@ def test_verify_on_one_device_lists_none_as_missing(csv, tmp_path, capsys):
     verdict = tmp_path / "verdict.json"
     argv = ["verify", "--data", str(csv), "--feature", "area", "--target", "label", "--epochs", "1"]
     assert main([*argv, "--device", "cpu", "--dtype", "float32", "--json", str(verdict)]) == 0
-    assert NOT_AVAILABLE not in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert NOT_AVAILABLE not in out
+    assert "trajectory on the first" not in out, "all 5 rows trained on (default: the first 1000)"
     assert json.loads(verdict.read_text())["devices_not_available"] == []
 
 
@@ -142,13 +144,17 @@ class Terminal(io.StringIO):
         return True
 
 
-def test_verify_counts_the_files_rows_on_the_progress_bar(csv, capsys, monkeypatch):
+def test_verify_counts_the_files_rows_then_the_trajectorys_steps_on_progress_bars(csv, capsys, monkeypatch):
     monkeypatch.setattr("sys.stderr", Terminal())
     monkeypatch.setattr(commands.csv_input, "chunks", functools.partial(csv_input.chunks, chunk_rows=2))
     argv = ["verify", "--data", str(csv), "--feature", "area", "--target", "label", "--epochs", "1"]
     assert main([*argv, "--device", "cpu", "--dtype", "float64"]) == 0
-    drawn = [line for line in sys.stderr.getvalue().split("\r") if line.startswith("verifying")]
-    assert drawn[0].startswith("verifying gradients:   0%|") and drawn[0].endswith("| 0.00/5.00 [00:00<?, ? rows/s]")
+    drawn = sys.stderr.getvalue().split("\r")
+    reading = [line for line in drawn if line.startswith("verifying")]
+    assert reading[0].startswith("verifying gradients:   0%|") and reading[0].endswith(
+        "| 0.00/5.00 [00:00<?, ? rows/s]"
+    )
+    assert any(line.startswith("trajectory cpu float64:   0%|") for line in drawn), "then the trajectory's bar"
 
 
 def test_train_titles_its_figure_with_the_run(csv, capsys, monkeypatch, tmp_path):
