@@ -157,7 +157,10 @@ def test_json_onto_a_directory(tmp_path, capsys):
 def test_device_cuda_without_a_gpu(tmp_path, capsys, command):
     assert main([command, "--device", "cuda"]) == 2
     out, err = capsys.readouterr()
-    assert "--device cuda asked for, but torch.cuda.is_available() is False" in err and out == ""
+    assert out == "" and err == (
+        f"backprop-manual {command}: error: --device cuda asked for, but torch.cuda.is_available() is False "
+        "(no GPU, or a CPU build of torch)\n"
+    )
 
 
 # (id, options, what argparse's message must say)

@@ -83,6 +83,7 @@ def test_cost_panel_draws_both_loops_per_epoch_and_says_by_how_much_they_differ(
     assert manual.get_marker() != reference.get_marker() and manual.get_linestyle() != reference.get_linestyle(), (
         "two curves that coincide must both stay visible"
     )
+    assert all(line.get_marker() not in ("None", "", None) for line in (manual, reference)), "each epoch a point"
     J_manual, J_reference = cost_per_epoch(run)
     assert list(manual.get_ydata()) == J_manual.tolist() and list(reference.get_ydata()) == J_reference.tolist()
     assert cost.get_title() == "Cost per epoch (the curves differ, by 0.001 at most)"
@@ -110,6 +111,7 @@ def test_log_panel_draws_each_difference_above_0_with_the_allowance_and_one_ulp(
             "points, not a line: a line would draw differences between the steps that have one"
         )
         assert len({line.get_linestyle() for line in (allowed, ulp)}) == 2, "the allowance and the ULP look different"
+        assert "-" not in (allowed.get_linestyle(), ulp.get_linestyle()), "scales are not solid, like data"
     assert COLORS["w"] != COLORS["b"]
     assert diffs.get_yscale() == "log"
     assert diffs.get_ylim() == pytest.approx((2**-22 / 100, 2**-8 * 1e4)), "from 1/100 ULP to 1e4 × the largest"
@@ -154,6 +156,9 @@ def test_an_isolated_exact_zero_is_drawn_a_step_wide():
     run = made_up_run(torch.float64, w_off=[(1, 1e-9), (3, 1e-9)])
     _, _, strip = drawn(run)
     assert covered_steps(strip, 0) == {0, 2, 4, 5}
+    assert all(width == 0 for bars in strip.collections for width in bars.get_linewidths()), (
+        "no edge line: it would widen a bar past its steps"
+    )
 
 
 def test_zero_strip_covers_exactly_the_steps_where_the_loops_agree_bit_for_bit():
@@ -172,9 +177,11 @@ def test_zero_strip_covers_exactly_the_steps_where_the_loops_agree_bit_for_bit()
 
 
 def inside(text, ax) -> bool:
+    """the text lies inside the panel, centred on its middle (to a quarter of the text's height)"""
     ax.figure.draw_without_rendering()
     box, panel = text.get_window_extent(), ax.get_window_extent()
-    return panel.x0 <= box.x0 < box.x1 <= panel.x1 and panel.y0 <= box.y0 < box.y1 <= panel.y1
+    centred = abs((box.y0 + box.y1) - (panel.y0 + panel.y1)) / 2 < box.height / 4
+    return panel.x0 <= box.x0 < box.x1 <= panel.x1 and panel.y0 <= box.y0 < box.y1 <= panel.y1 and centred
 
 
 def test_when_every_step_differs_the_strip_says_none_and_the_log_panel_has_no_note():
