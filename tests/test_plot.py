@@ -218,6 +218,11 @@ def epoch_lines(ax) -> list:
 def test_epoch_boundaries_are_marked_up_to_50_epochs(epochs, expected):
     _, diffs, strip = drawn(made_up_run(torch.float64, epochs=epochs))
     assert epoch_lines(diffs) == epoch_lines(strip) == expected
+    data = [line for line in diffs.get_lines() if not line.get_label().startswith("_")]
+    lowest = min(line.get_zorder() for line in data + strip.collections)
+    assert all(line.get_zorder() < lowest for line in diffs.get_lines() + strip.get_lines() if line not in data), (
+        "the boundaries are drawn beneath the data: they never hide a point"
+    )
 
 
 def png_size(path) -> tuple[int, int]:
