@@ -1,13 +1,13 @@
-"""--device cuda on a machine without CUDA is a usage error; without --device, CUDA cases show as skipped."""
+"""The installed pytest plugin (entry point pytest11, backprop_manual/pytest_plugin.py), seen from a project outside
+this repo: it gives --device and --dtype, word ids, visibly skipped CUDA cases, and a usage error for an absent GPU.
 
-from pathlib import Path
+Each project is a pytester temp dir with no conftest.py: whatever options it has come from the installed plugin."""
 
 import pytest
 import torch
 
 pytest_plugins = ["pytester"]
 
-ROOT_CONFTEST = (Path(__file__).parents[1] / "conftest.py").read_text()
 A_DEVICE_TEST = """
 def test_on(device, dtype):
     assert device in ("cpu", "cuda")
@@ -16,9 +16,16 @@ def test_on(device, dtype):
 
 @pytest.fixture
 def suite(pytester):
-    pytester.makeconftest(ROOT_CONFTEST)
     pytester.makepyfile(A_DEVICE_TEST)
     return pytester
+
+
+def test_the_outside_project_gets_the_options_from_the_installed_plugin(suite):
+    # A fresh process in the temp dir, away from this repo's sys.path: only the installed entry point can load it.
+    result = suite.runpytest_subprocess("--help")
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["backprop_manual:", "*--device={cpu,cuda,all}*", "*--dtype={float32,float64,all}*"])
+    assert not list(suite.path.rglob("conftest.py")), "the options must not come from a conftest.py"
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA: the GPU branch is tested below")
@@ -45,3 +52,108 @@ def test_device_and_dtype_select_cases(suite):
     result = suite.runpytest("--device", "cpu", "--dtype", "float64", "-v")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*test_on?cpu-float64? PASSED*"])
+
+
+def test_ids_are_the_words_device_then_dtype_then_the_tests_own(pytester):
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.parametrize("n", [3], ids=["three-samples"])
+        def test_mine(device, dtype, n):
+            pass
+
+        def test_dtype_only(dtype):
+            pass
+        """
+    )
+    result = pytester.runpytest("--collect-only", "-q")
+    result.stdout.fnmatch_lines_random(  # pytest-randomly, where installed, shuffles them
+        [
+            "*::test_mine[[]cpu-float32-three-samples[]]",
+            "*::test_mine[[]cpu-float64-three-samples[]]",
+            "*::test_mine[[]cuda-float32-three-samples[]]",
+            "*::test_mine[[]cuda-float64-three-samples[]]",
+            "*::test_dtype_only[[]float32[]]",
+            "*::test_dtype_only[[]float64[]]",
+            "6 tests collected*",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*device0*")
+    result.stdout.no_fnmatch_line("*dtype0*")
+
+
+def test_a_project_that_parametrizes_dtype_itself_is_not_parametrized_twice(pytester):
+    pytester.makepyfile(
+        test_its_own_parametrization="""
+        import pytest
+        import torch
+
+        @pytest.mark.parametrize("n, dtype", [(1, torch.float16)], ids=["one-half"])
+        def test_marked(device, n, dtype):
+            assert dtype is torch.float16
+
+        def pytest_generate_tests(metafunc):
+            if metafunc.function.__name__ == "test_by_hook":
+                metafunc.parametrize("dtype", [torch.bfloat16], ids=["bf16"])
+
+        def test_by_hook(dtype):
+            assert dtype is torch.bfloat16
+        """,
+        test_its_own_fixture="""
+        import pytest
+
+        @pytest.fixture
+        def device():
+            return "cpu:0"
+
+        def test_own_device_fixture(device, dtype):
+            assert device == "cpu:0"
+        """,
+    )
+    result = pytester.runpytest("-v")
+    on_a_gpu = torch.cuda.is_available()  # test_marked[cuda-one-half] runs there, is skipped here
+    result.assert_outcomes(passed=4 + on_a_gpu, skipped=1 - on_a_gpu)
+    result.stdout.fnmatch_lines_random(
+        [
+            "*::test_marked[[]cpu-one-half[]] PASSED*",
+            "*::test_marked[[]cuda-one-half[]] *",
+            "*::test_by_hook[[]bf16[]] PASSED*",
+            "*::test_own_device_fixture[[]float32[]] PASSED*",
+            "*::test_own_device_fixture[[]float64[]] PASSED*",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*float*-one-half*")
+
+
+def test_an_outside_wrong_derivation_fails_with_the_verifiers_message(pytester):
+    pytester.makepyfile(
+        """
+        import torch
+
+        import backprop_manual
+
+
+        def wrong_delta_J_delta_z(w, x, b, y):
+            g = backprop_manual.gradients(w, x, b, y)
+            return g._replace(delta_J_delta_z=2 * g.delta_J_delta_z)  # dJ/dz doubled
+
+
+        def test_my_derivation(device, dtype):
+            w, b = (torch.tensor(v, dtype=dtype, device=device) for v in (0.3, -0.1))
+            X = torch.tensor([0.5, 1.0, 2.0], dtype=dtype, device=device)
+            y = torch.tensor([0.0, 1.0, 1.0], dtype=dtype, device=device)
+            backprop_manual.verify_gradients(w, b, X, y, manual=wrong_delta_J_delta_z).assert_ok()
+        """
+    )
+    result = pytester.runpytest("--device", "cpu", "--dtype", "float64")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*test_my_derivation?cpu-float64?*",
+            ">*verify_gradients(w, b, X, y, manual=wrong_delta_J_delta_z).assert_ok()",  # the caller's line
+            "*AssertionError: delta_J_delta_z (dJ/dz) is the first intermediate to diverge*on cpu in float64*",
+            "*intermediate*max |diff|*allowance*status",
+            "*delta_J_delta_z*MISMATCH  <- first",
+        ]
+    )

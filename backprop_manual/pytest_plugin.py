@@ -1,0 +1,81 @@
+"""A pytest plugin: --device and --dtype for any project that installs backprop_manual (entry point pytest11).
+
+--device cpu|cuda|all (default: both collected; CUDA cases are skipped, with the reason, where there is no GPU)
+--dtype float32|float64|all (default: all)
+
+Every test that takes a `device` or `dtype` argument is parametrized with words as ids: test_x[cuda-float32]. A test
+that parametrizes `device` or `dtype` itself, or a project's own `device`/`dtype` fixture, is left alone.
+Asking explicitly for --device cuda or all on a machine without CUDA is a usage error: a GPU CI runner must never go
+green by skipping. `pytest -p no:backprop_manual` turns the plugin off.
+"""
+
+import pytest
+import torch
+
+DEVICES = ("cpu", "cuda")
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+NO_CUDA = (
+    f"CUDA is not available (torch {torch.__version__}, torch.cuda.is_available() is False): "
+    "run `pytest --device cuda` on a machine with a GPU"
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("backprop_manual")
+    group.addoption(
+        "--device",
+        choices=("cpu", "cuda", "all"),
+        default=None,
+        help="run only this device's cases; cuda or all on a machine without CUDA is an error "
+        "(default: cpu and cuda, cuda skipped with its reason where there is no GPU)",
+    )
+    group.addoption("--dtype", choices=(*DTYPES, "all"), default="all", help="run only this dtype's cases")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    asked = config.getoption("--device", default=None)
+    if asked in ("cuda", "all") and not torch.cuda.is_available():
+        raise pytest.UsageError(f"--device {asked} was asked for, but {NO_CUDA.split(': run')[0]}")
+
+
+def selected_devices(config: pytest.Config) -> list[str]:
+    asked = config.getoption("--device")
+    return [asked] if asked in DEVICES else list(DEVICES)
+
+
+def selected_dtypes(config: pytest.Config) -> list[str]:
+    asked = config.getoption("--dtype")
+    return list(DTYPES) if asked == "all" else [asked]
+
+
+def _parametrize_argnames(mark: pytest.Mark) -> list[str]:
+    argnames = mark.kwargs.get("argnames", mark.args[0] if mark.args else ())
+    return [a.strip() for a in argnames.split(",")] if isinstance(argnames, str) else list(argnames)
+
+
+def left_to_the_test(metafunc: pytest.Metafunc, argname: str) -> bool:
+    """The test parametrizes `argname` itself, or the project gives it a fixture: parametrizing again would fail
+    ("duplicate parametrization") or silently override the project's fixture.
+
+    The marks are read the way pytest's own fixture parametrization reads them (fixtures.py, pytest_generate_tests);
+    the marks are applied after this hook, so they are not yet in the call specs. `_arg2fixturedefs` holds the
+    project's fixtures and what an earlier hook has already parametrized; pytest has no public accessor for it.
+    """
+    marked = any(argname in _parametrize_argnames(m) for m in metafunc.definition.iter_markers("parametrize"))
+    return marked or bool(getattr(metafunc, "_arg2fixturedefs", {}).get(argname))
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrize every test that takes `device` or `dtype`, with the words as ids: test_x[cuda-float32-...]."""
+    if "device" in metafunc.fixturenames and not left_to_the_test(metafunc, "device"):
+        metafunc.parametrize(
+            "device",
+            [
+                pytest.param(d, id=d, marks=pytest.mark.skipif(not torch.cuda.is_available(), reason=NO_CUDA))
+                if d == "cuda"
+                else pytest.param(d, id=d)
+                for d in selected_devices(metafunc.config)
+            ],
+        )
+    if "dtype" in metafunc.fixturenames and not left_to_the_test(metafunc, "dtype"):
+        metafunc.parametrize("dtype", [pytest.param(DTYPES[n], id=n) for n in selected_dtypes(metafunc.config)])
