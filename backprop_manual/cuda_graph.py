@@ -1,4 +1,5 @@
-"""The manual step captured once in a CUDA graph and replayed per sample: the documented remedy for launch overhead.
+"""fused_loop.manual_step captured once in a CUDA graph and replayed per sample: the documented remedy for launch
+overhead.
 
 An eager CUDA step launches ~10 tiny kernels, each costing more to launch than to run. The graph holds the whole
 step, including picking sample i from X and advancing i, so a replay is one launch and needs no host-side copy.
@@ -10,8 +11,9 @@ against gradient_descent); `GraphedDescent` only captures it, which needs CUDA. 
 
 import torch
 
+from backprop_manual.fused_loop import manual_step
 from backprop_manual.inputs import check_neuron_inputs
-from backprop_manual.loop import Descent, manual_step
+from backprop_manual.loop import Descent
 
 
 class IndexedStep:

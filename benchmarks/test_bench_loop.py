@@ -1,5 +1,6 @@
-"""Timing of the per-sample loop, per device: the manual step against autograd, torch.nn + SGD, the lesson's loop
-as written, the vectorized per-sample gradients and the plain-Python floor.
+"""Timing of the per-sample loop, per device: the manual step (the hand-derived passes) against the same chain rule
+fused into 10 ops, autograd, torch.nn + SGD, the lesson's loop as written, the vectorized per-sample gradients and
+the plain-Python floor.
 
 Run:    pytest benchmarks --benchmark-json=bench.json && python -m backprop_manual.bench_report bench.json
 Each benchmark records in extra_info what the report needs: its group, device, variant, role and the number of
@@ -14,13 +15,16 @@ from backprop_manual.bench_report import AUTOGRAD, FLOOR, GRAPH, LESSON, MANUAL,
 from backprop_manual.autograd_loop import autograd_descent, autograd_step
 from backprop_manual.data import load_cell_data
 from backprop_manual.float_loop import float_descent
+from backprop_manual.fused_loop import fused_descent, manual_step
 from backprop_manual.lesson import lesson_loop
-from backprop_manual.loop import gradient_descent, manual_step
+from backprop_manual.loop import gradient_descent
+from backprop_manual.passes import backward, forward
 from backprop_manual.per_sample import autograd_per_sample, manual_per_sample, vmap_per_sample
 from backprop_manual.reference_loop import nn_sgd_descent
 
 DTYPE = torch.float64  # the lesson's dtype
 ETA = 1e-4
+FUSED = "manual, chain rule fused (fused_loop)"
 
 
 @pytest.fixture
@@ -52,13 +56,26 @@ def timed(benchmark, device, group, variant, samples, fn, role=""):
 
 def test_step_manual(benchmark, device, data, params):
     w, b = (p.clone() for p in params)
+    x, y = data.X[1], data.y[1]
+
+    def step():  # gradient_descent's step
+        with torch.inference_mode():
+            grads = backward(x, y, forward(w, x, b, y))
+            w.add_(grads.delta_J_delta_w, alpha=-ETA)
+            b.add_(grads.delta_J_delta_b, alpha=-ETA)
+
+    timed(benchmark, device, "step", MANUAL, 1, step, role="manual")
+
+
+def test_step_fused(benchmark, device, data, params):
+    w, b = (p.clone() for p in params)
     x, y, one = data.X[1], data.y[1], torch.ones_like(w)
 
     def step():
         with torch.inference_mode():
             manual_step(w, b, x, y, ETA, one)
 
-    timed(benchmark, device, "step", MANUAL, 1, step, role="manual")
+    timed(benchmark, device, "step", FUSED, 1, step)
 
 
 def test_step_autograd(benchmark, device, data, params):
@@ -95,6 +112,11 @@ def test_step_cuda_graph(benchmark, device, data, params):
 def test_epoch_manual(benchmark, device, data, params):
     n = len(data.ids)
     timed(benchmark, device, "epoch", MANUAL, n, lambda: gradient_descent(*params, data.X, data.y, eta=ETA, epochs=1), role="manual")
+
+
+def test_epoch_fused(benchmark, device, data, params):
+    n = len(data.ids)
+    timed(benchmark, device, "epoch", FUSED, n, lambda: fused_descent(*params, data.X, data.y, eta=ETA, epochs=1))
 
 
 def test_epoch_autograd(benchmark, device, data, params):

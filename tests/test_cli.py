@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from backprop_manual import local_derivatives, loop
+from backprop_manual import local_derivatives
 from backprop_manual.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,24 +49,18 @@ def test_no_command_is_verify(capsys):
     assert capsys.readouterr().out == bare
 
 
-def test_a_wrong_derivative_exits_1_and_names_it(monkeypatch, capsys):
-    monkeypatch.setattr(local_derivatives, "delta_sigma_delta_z", lambda z, sigma=None: torch.sigmoid(z))
-    assert main(["--device", "cpu", "--dtype", "float32", "--epochs", "1"]) == 1
+def sigma_for_dsigma_dz(z, sigma=None):
+    """The wrong derivative of the issue: dsigma/dz = sigma(z), its (1 - sigma) factor dropped."""
+    return torch.sigmoid(z)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_wrong_derivative_exits_1_and_names_it_and_the_first_step(monkeypatch, capsys, dtype):
+    """In process, so that the monkeypatch reaches both the gradient table and the trajectory's loop."""
+    monkeypatch.setattr(local_derivatives, "delta_sigma_delta_z", sigma_for_dsigma_dz)
+    assert main(["--device", "cpu", "--dtype", dtype, "--epochs", "1"]) == 1
     out = capsys.readouterr().out
     assert "delta_J_delta_z (dJ/dz) is the first intermediate to diverge, at sample 0" in out
-    assert out.rstrip().endswith("MISMATCH: see the tables above")
-
-
-def test_a_wrong_training_step_exits_1_and_names_the_first_step(monkeypatch, capsys):
-    def step_without_dsigma_dz(w, b, x, y, eta, *_):  # h = dJ/dz / 2 with dsigma/dz dropped
-        error = torch.sigmoid(w * x + b) - y
-        w.add_(x * error, alpha=-2 * eta)
-        b.add_(error, alpha=-2 * eta)
-        return error
-
-    monkeypatch.setattr(loop, "manual_step", step_without_dsigma_dz)
-    assert main(["--device", "cpu", "--dtype", "float64", "--epochs", "1"]) == 1
-    out = capsys.readouterr().out
     assert "trajectory, 569 steps" in out and "MISMATCH, first at epoch 0, sample 0, parameter w" in out
     assert out.rstrip().endswith("MISMATCH: see the tables above")
 

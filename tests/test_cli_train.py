@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
-from backprop_manual import gradient_descent, load_cell_data, loop, nn_sgd_descent
+from backprop_manual import gradient_descent, load_cell_data, local_derivatives, nn_sgd_descent
 from backprop_manual.cli import main
 
 NEEDS_PLOT = "the figure needs the extra plot: pip install -e '.[plot]'"
@@ -53,18 +53,19 @@ def test_train_says_when_samples_leaves_rows_of_the_file_unused(tmp_path, capsys
     assert ("(--samples: more rows in the file are not used)" in out) == more, out
 
 
-def test_train_exits_1_when_the_loops_part(monkeypatch, capsys):
-    def step_with_dz_dw_1(w, b, x, y, eta, *_):  # dz/dw = 1 instead of x
-        error = torch.sigmoid(w * x + b) - y
-        h = error * torch.sigmoid(w * x + b) * (1 - torch.sigmoid(w * x + b))
-        w.add_(h, alpha=-2 * eta)
-        b.add_(h, alpha=-2 * eta)
-        return error
-
-    monkeypatch.setattr(loop, "manual_step", step_with_dz_dw_1)
+@pytest.mark.parametrize(
+    ("name", "wrong", "first"),
+    [
+        # sample 0 has x = 1.001: dz/dw = 1 is off by less than the allowance there; sample 1 (x = 1.326) is not
+        pytest.param("delta_z_delta_w", lambda x: torch.ones_like(x), 1, id="dz_dw-1"),
+        pytest.param("delta_sigma_delta_z", lambda z, sigma=None: torch.sigmoid(z), 0, id="dsigma_dz-sigma"),
+    ],
+)
+def test_train_exits_1_when_the_loops_part(monkeypatch, capsys, name, wrong, first):
+    """A wrong local derivative reaches the manual loop: its trajectory parts from torch.nn's."""
+    monkeypatch.setattr(local_derivatives, name, wrong)
     assert main(["train", "--epochs", "1"]) == 1
-    # sample 0 has x = 1.001: dz/dw = 1 is off by less than the allowance there; sample 1 (x = 1.326) is not
-    assert "MISMATCH, first at epoch 0, sample 1, parameter w" in capsys.readouterr().out
+    assert f"MISMATCH, first at epoch 0, sample {first}, parameter w" in capsys.readouterr().out
 
 
 def test_without_matplotlib_plot_says_how_to_install_it_and_trains_nothing(monkeypatch, tmp_path, capsys):

@@ -5,12 +5,13 @@ from functools import cache
 import pytest
 import torch
 
-from backprop_manual import gradients, load_cell_data
+from backprop_manual import gradients, load_cell_data, local_derivatives
 from backprop_manual.autograd_loop import autograd_descent
 from backprop_manual.cuda_graph import GraphedDescent, IndexedStep, graphed_descent
 from backprop_manual.float_loop import float_descent
+from backprop_manual.fused_loop import fused_descent
 from backprop_manual.lesson import lesson_loop
-from backprop_manual.loop import descent_by_passes, gradient_descent
+from backprop_manual.loop import gradient_descent
 from backprop_manual.per_sample import autograd_per_sample, manual_per_sample, vmap_per_sample
 from backprop_manual.reference_loop import nn_sgd_descent
 from backprop_manual.trajectory import compare_trajectories
@@ -24,15 +25,35 @@ def start(device, dtype):
     return torch.tensor(2.0, dtype=dtype, device=device), torch.tensor(-2.0, dtype=dtype, device=device), data.X, data.y
 
 
-def test_fast_loop_is_bit_for_bit_the_lessons_structure(device, dtype):
-    fast = gradient_descent(*start(device, dtype), epochs=20, trajectory=True)
-    by_passes = descent_by_passes(*start(device, dtype), epochs=20, trajectory=True)
-    assert torch.equal(fast.trajectory, by_passes.trajectory), compare_trajectories(
-        fast.trajectory, by_passes.trajectory
+def test_fused_loop_is_bit_for_bit_gradient_descent(device, dtype):
+    """The fused chain rule, timed as a variant, takes the lesson-structured loop's steps exactly."""
+    fused = fused_descent(*start(device, dtype), epochs=20, trajectory=True)
+    manual = gradient_descent(*start(device, dtype), epochs=20, trajectory=True)
+    assert torch.equal(fused.trajectory, manual.trajectory), compare_trajectories(
+        fused.trajectory, manual.trajectory
     ).summary()
+    assert torch.equal(fused.w, manual.w) and torch.equal(fused.b, manual.b)
 
 
-@pytest.mark.parametrize("loop", [autograd_descent, gradient_descent], ids=["autograd", "manual"])
+def wrong(local):
+    """A local derivative's wrong twin: twice the right value."""
+    return lambda *args, **kwargs: 2 * local(*args, **kwargs)
+
+
+@pytest.mark.parametrize("name", ["delta_J_delta_sigma", "delta_sigma_delta_z", "delta_z_delta_w", "delta_z_delta_b"])
+def test_gradient_descent_runs_the_hand_derived_local_derivatives(monkeypatch, name):
+    """Each local derivative is looked up when the loop runs: a wrong one moves the very first step."""
+    w, b, X, y = start("cpu", torch.float64)
+    right = gradient_descent(w, b, X[:1], y[:1], epochs=1)
+    monkeypatch.setattr(local_derivatives, name, wrong(getattr(local_derivatives, name)))
+    broken = gradient_descent(w, b, X[:1], y[:1], epochs=1)
+    moved = {p: float(r) != float(k) for p, r, k in zip("wb", right[:2], broken[:2], strict=True)}
+    assert moved == {"w": name != "delta_z_delta_b", "b": name != "delta_z_delta_w"}, (name, moved)
+
+
+@pytest.mark.parametrize(
+    "loop", [autograd_descent, gradient_descent, fused_descent], ids=["autograd", "manual", "fused"]
+)
 def test_loop_follows_nn_sgd(device, dtype, loop):
     ours = loop(*start(device, dtype), epochs=SHORT, trajectory=True)
     reference = nn_sgd_descent(*start(device, dtype), epochs=SHORT, trajectory=True)
@@ -109,8 +130,8 @@ def test_cuda_graph_replays_the_manual_loop(device, dtype):
 
 @pytest.mark.parametrize(
     "descent",
-    [gradient_descent, descent_by_passes, autograd_descent, nn_sgd_descent, float_descent],
-    ids=["manual", "by-passes", "autograd", "nn-sgd", "python-floats"],
+    [gradient_descent, fused_descent, autograd_descent, nn_sgd_descent, float_descent],
+    ids=["manual", "fused", "autograd", "nn-sgd", "python-floats"],
 )
 def test_every_loop_defaults_to_the_lessons_eta_and_20_epochs_and_no_trajectory(descent):
     """The lesson trains with eta = 1e-4 for 20 epochs; a loop called without them must do the same."""
