@@ -1,0 +1,70 @@
+"""The rounding floor of a gradient that cancels: how much noise the magnitudes flowing into it explain.
+
+A gradient that is zero in exact arithmetic (a bias that feeds a normalization, a shift that softmax cancels) is a
+sum of terms that cancel; in floating point it is rounding noise, ~eps·(their size), and any element-wise relative
+or ULP criterion fails on it. So the allowance grows with what flows in, not with the result:
+
+    S_t   = max over t's elements of  sqrt( E_r[ (sum_c J_{c,t}^T (dJ/dc ∘ r_c))^2 ] )   = max_i ||terms of i||_2
+    m_t   = max(1, sum_c numel(c) / numel(t))     the terms per element where t is summed into c (a bias, a shift)
+    floor = FLOOR_ULPS · eps(dtype) · max(0, sqrt(m_t) · S_t - |dJ/dt_i|)       (per sample in per-sample mode)
+
+where c runs over the names that consume t directly (check/graph.py), J_{c,t} is the Jacobian of c in t and r_c
+are random signs (Rademacher): E_r[(J^T (g∘r))_i^2] = sum_k J_ki^2 g_k^2, the squared size of the terms summed into
+element i, estimated with SIGNS draws. Two sums of the same m terms in different orders differ by up to
+~sqrt(m)·eps·||terms||_2 (a random walk of m roundings), hence sqrt(m_t). For an elementwise step (the neuron: dJ/dz = dσ/dz · dJ/dσ) there is one
+term, S_t = |dJ/dt| exactly, and the floor stays below the ULP budget. It is measured only for a row that fails
+without it, and only after the cheaper norm-wise floor, FLOOR_ULPS · eps · max|dJ/dt| (rounding relative to the
+tensor's largest element: a matrix product's small entries carry its large ones' absolute error), has not
+excused it. For one element (the neuron's per-sample scalars) both stay below the ULP budget.
+Measurements: docs/your-own-derivation.md and tests/check/test_floor.py.
+"""
+
+import torch
+
+SIGNS = 8  # draws of r: with max over elements, enough to bound the noise (tests/check/test_floor.py)
+# Why 8: the worst |manual - autograd| / floor measured on the two-layer test network (tests/check/test_floor.py:
+# 5 sizes up to N = 8192, H = 256, 6 seeds, both dtypes) is about 1/3 of it; an element alone gets no floor, so a
+# relative error of 1e-6 in float32 (8.4 eps) on the neuron's per-sample scalars is still caught by the ULP budget.
+FLOOR_ULPS = 8.0
+
+
+def cancellation_scale(
+    t: torch.Tensor, fed: list[tuple[torch.Tensor, torch.Tensor]], *, per_sample: bool = False
+) -> torch.Tensor:
+    """S_t (see above) from t's consumers `fed` = [(c, dJ/dc)], in the graph t was computed in; shape [] or [N, 1...]."""
+    if not fed:
+        return torch.zeros((), dtype=torch.float64, device=t.device)
+    gen = torch.Generator(device=t.device).manual_seed(0)
+    signs = [torch.randint(0, 2, (SIGNS, *g.shape), generator=gen, device=g.device).to(g.dtype) * 2 - 1 for _, g in fed]
+    (v,) = torch.autograd.grad(  # all the draws at once (vmap over the leading dimension of the cotangents)
+        [c for c, _ in fed], [t], [g * r for (_, g), r in zip(fed, signs, strict=True)],
+        retain_graph=True, allow_unused=True, materialize_grads=True, is_grads_batched=True,
+    )
+    total = (v.detach().to(torch.float64) ** 2).sum(0)
+    terms = max(1.0, sum(c.numel() for c, _ in fed) / max(t.numel(), 1))
+    return largest((total / SIGNS).sqrt() * terms**0.5, per_sample)
+
+
+def largest(t: torch.Tensor, per_sample: bool) -> torch.Tensor:
+    """max |t| over the tensor, or over each sample's elements: shape [] or [N, 1...]"""
+    a = t.detach().abs().to(torch.float64)
+    if per_sample and a.ndim:
+        return a.reshape(a.shape[0], -1).amax(dim=1).reshape(a.shape[0], *([1] * (a.ndim - 1)))
+    return a.amax() if a.numel() else a.new_zeros(())
+
+
+def normwise_floor(autograd: torch.Tensor, per_sample: bool = False) -> torch.Tensor:
+    """FLOOR_ULPS · eps · (max|dJ/dt| - |dJ/dt_i|): rounding relative to the tensor's largest element"""
+    return excess(largest(autograd, per_sample), autograd)
+
+
+def rounding_floor(scale: torch.Tensor, autograd: torch.Tensor) -> torch.Tensor:
+    """FLOOR_ULPS · eps(dtype) · (sqrt(m_t)·S_t - |dJ/dt_i|)"""
+    return excess(scale, autograd)
+
+
+def excess(scale: torch.Tensor, autograd: torch.Tensor) -> torch.Tensor:
+    """FLOOR_ULPS · eps · max(0, scale - |autograd_i|): only the size beyond the element's own, which the ULP budget
+    already covers; so one element alone (the neuron's per-sample scalars) gets no floor at all."""
+    a = autograd.detach().abs().to(torch.float64)
+    return FLOOR_ULPS * torch.finfo(autograd.dtype).eps * (scale - a).clamp(min=0)

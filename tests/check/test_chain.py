@@ -1,0 +1,187 @@
+"""verify_chain on a two-layer network derived by hand: it passes in both dtypes, and each planted mistake fails
+with the right gradient named first."""
+
+import pytest
+import torch
+
+from backprop_manual.check import ChainUsageError, verify_chain
+from tests.check import two_layer as tl
+from tests.check.mistakes import MISTAKES
+
+SIZES = [pytest.param((64, 5, 16), id="N64_d5_H16"), pytest.param((569, 30, 64), id="N569_d30_H64"),
+         pytest.param((1, 3, 4), id="N1_d3_H4")]
+
+
+@pytest.mark.parametrize("seed", [0, 1], ids=lambda s: f"seed{s}")
+@pytest.mark.parametrize("size", SIZES)
+def test_the_right_derivation_agrees(device, dtype, size, seed):
+    N, d, H = size
+    params, inputs = tl.example(dtype, device, N=N, d=d, H=H, seed=seed)
+    report = verify_chain(tl.forward, tl.backward, params, inputs)
+    report.assert_ok()
+    assert {t.device.type for t in report.autograd.values()} == {device}
+    assert {t.dtype for t in report.autograd.values()} == {dtype}
+
+
+def test_chain_order_is_the_order_backprop_reaches_the_names():
+    params, inputs = tl.example(torch.float64, "cpu")
+    report = verify_chain(tl.forward, tl.backward, params, inputs)
+    # the penalty and sigma both feed the loss; h only once both of its consumers (z2, penalty) are done;
+    # each parameter right after the output of the operation that uses it
+    assert [r.name for r in report.rows] == ["penalty", "sigma", "z2", "W2", "b2", "h", "zc", "z1", "W1", "b1"]
+
+
+def test_the_gradient_that_is_zero_in_exact_arithmetic_is_rounding_noise_and_passes(dtype):
+    params, inputs = tl.example(dtype, "cpu", N=569, d=30, H=64)
+    report = verify_chain(tl.forward, tl.backward, params, inputs)
+    b1 = report.row("b1")
+    assert b1.ok, report.message()
+    scale = report.autograd["z1"].abs().max()
+    assert 0 < report.autograd["b1"].abs().max() < 1e3 * torch.finfo(dtype).eps * scale, "the autograd side is noise"
+    assert b1.max_ulp > b1.ulp_budget, "the ULP budget alone would cry wolf here: the floor is what lets it pass"
+    assert b1.floor > 0
+
+
+@pytest.mark.parametrize("mistake", [pytest.param(k, id=k) for k in MISTAKES])
+def test_a_planted_mistake_fails_and_blames_its_gradient_first(dtype, mistake):
+    backward, blamed, status, only = MISTAKES[mistake]
+    if only is not None and dtype != only:
+        pytest.skip(f"{mistake} is a mistake in {only} only")
+    params, inputs = tl.example(dtype, "cpu")
+    report = verify_chain(tl.forward, backward, params, inputs)
+    assert not report.ok
+    first = report.first_divergence
+    assert (first.name, first.status) == (blamed, status), report.message()
+    assert all(r.ok for r in report.rows[: report.rows.index(first)]), "every row before the first is ok"
+    with pytest.raises(AssertionError) as failure:
+        report.assert_ok()
+    text = str(failure.value)
+    assert text.startswith(f"{blamed} (delta_J_delta_{blamed}, ")
+    assert "is the first gradient in chain order to diverge" in text.splitlines()[0]
+    assert sum(line.endswith("<- first") for line in text.splitlines()) == 1
+    assert len([line for line in text.splitlines() if "delta_J_delta_" in line]) >= len(report.rows)
+
+
+def test_the_manual_side_is_blamed_by_the_witness():
+    params, inputs = tl.example(torch.float64, "cpu")
+    backward = MISTAKES["missing-+=-at-the-fan-out"][0]
+    report = verify_chain(tl.forward, backward, params, inputs)
+    witness = report.witness()
+    assert (witness.parameter, witness.wrong) == ("W1", "manual")
+    assert "the manual side is wrong" in report.message().splitlines()[1]
+
+
+class WrongSigmoid(torch.autograd.Function):
+    """sigmoid, whose backward forgets the (1 - sigma) factor"""
+
+    @staticmethod
+    def forward(ctx, z):
+        s = torch.sigmoid(z)
+        ctx.save_for_backward(s)
+        return s
+
+    @staticmethod
+    def backward(ctx, grad):
+        (s,) = ctx.saved_tensors
+        return grad * s
+
+
+def neuron_forward(w, b, x, y, sigmoid=torch.sigmoid):
+    z = w * x + b
+    sigma = sigmoid(z)
+    return {"z": z, "sigma": sigma, "loss": ((sigma - y) ** 2).sum()}
+
+
+def neuron_backward(fwd, w, b, x, y):
+    d_sigma = 2 * (fwd["sigma"] - y)
+    d_z = fwd["sigma"] * (1 - fwd["sigma"]) * d_sigma
+    return {"sigma": d_sigma, "z": d_z, "w": (x * d_z).sum(), "b": d_z.sum()}
+
+
+def neuron(dtype, n=7):
+    x = torch.linspace(-2, 2, n, dtype=dtype)
+    return {"w": torch.tensor(2.0, dtype=dtype), "b": torch.tensor(-1.0, dtype=dtype)}, {"x": x, "y": (x > 0).to(dtype)}
+
+
+def test_a_custom_autograd_function_with_a_wrong_backward_is_blamed_on_the_autograd_side(dtype):
+    params, inputs = neuron(dtype)
+    report = verify_chain(lambda **a: neuron_forward(**a, sigmoid=WrongSigmoid.apply), neuron_backward, params, inputs)
+    assert report.first_divergence.name == "z", report.message()
+    assert report.witness().wrong == "autograd"
+    line = report.message().splitlines()[1]
+    assert "the autograd side is wrong" in line and "custom torch.autograd.Function" in line
+
+
+def test_the_issue_example_verbatim(dtype):
+    params, inputs = neuron(dtype)
+    report = verify_chain(neuron_forward, neuron_backward, params=params, inputs=inputs)
+    assert report.ok and report.first_divergence is None
+    assert [r.name for r in report.rows] == ["sigma", "z", "w", "b"]
+
+
+def test_per_sample_mode_gives_each_samples_own_parameter_gradient(dtype):
+    params, inputs = neuron(dtype)
+
+    def forward(w, b, x, y):
+        z = w * x + b
+        sigma = torch.sigmoid(z)
+        return {"z": z, "sigma": sigma, "loss": (sigma - y) ** 2}
+
+    def backward(fwd, w, b, x, y):
+        d_z = fwd["sigma"] * (1 - fwd["sigma"]) * 2 * (fwd["sigma"] - y)
+        return {"sigma": 2 * (fwd["sigma"] - y), "z": d_z, "w": x * d_z, "b": d_z}
+
+    report = verify_chain(forward, backward, params, inputs, per_sample=True)
+    report.assert_ok()
+    assert report.autograd["w"].shape == (7,), "one dJ_i/dw per sample, as the lesson's loop uses it"
+    summed = verify_chain(neuron_forward, neuron_backward, params, inputs)
+    torch.testing.assert_close(report.autograd["w"].sum(), summed.autograd["w"])
+    wrong = verify_chain(forward, lambda fwd, **a: {**backward(fwd, **a), "w": a["x"].mean() * backward(fwd, **a)["z"]},
+                         params, inputs, per_sample=True)
+    assert (wrong.first_divergence.name, wrong.first_divergence.index) == ("w", (0,))
+
+
+def test_the_lessons_dtype_mix_says_torch_promoted_w_and_never_blames_autograd():
+    x = torch.tensor([1.001], dtype=torch.float64)
+    params, inputs = {"w": torch.tensor(2.0), "b": torch.tensor(-2.0)}, {"x": x, "y": torch.ones(1, dtype=torch.float64)}
+    report = verify_chain(neuron_forward, neuron_backward, params, inputs)
+    message = report.message()
+    assert not report.ok
+    assert report.first_divergence.status == "dtype"
+    assert "torch promoted w to float64" in message
+    assert "autograd side is wrong" not in message
+
+
+def test_a_missing_name_is_a_row_and_an_unknown_name_is_a_usage_error():
+    params, inputs = neuron(torch.float64)
+    report = verify_chain(neuron_forward, lambda fwd, **a: {k: v for k, v in neuron_backward(fwd, **a).items()
+                                                              if k != "z"}, params, inputs)
+    assert [(r.name, r.status) for r in report.rows if not r.ok][0] == ("z", "missing")
+    with pytest.raises(ChainUsageError, match="'sigm', which is neither an intermediate of the forward"):
+        verify_chain(neuron_forward, lambda fwd, **a: {**neuron_backward(fwd, **a), "sigm": fwd["sigma"]},
+                     params, inputs)
+
+
+@pytest.mark.parametrize(
+    "forward, message",
+    [
+        pytest.param(lambda w, b, x, y: (w * x + b).sum(), "must return a dict", id="not-a-dict"),
+        pytest.param(lambda w, b, x, y: {"z": w * x + b}, "has no 'loss'", id="no-loss"),
+        pytest.param(lambda w, b, x, y: {"loss": (w * x + b)}, "must be a scalar", id="loss-not-reduced"),
+        pytest.param(lambda w, b, x, y: {"x2": x * 2, "loss": (w * x + b).sum()}, "'x2' does not depend",
+                     id="constant-intermediate"),
+    ],
+)
+def test_a_forward_that_cannot_be_verified_is_a_usage_error_naming_why(forward, message):
+    params, inputs = neuron(torch.float64)
+    with pytest.raises(ChainUsageError, match=message):
+        verify_chain(forward, neuron_backward, params, inputs)
+
+
+def test_nan_on_both_sides_is_never_agreement():
+    params, inputs = neuron(torch.float64)
+    params["w"] = torch.tensor(torch.nan, dtype=torch.float64)
+    report = verify_chain(neuron_forward, neuron_backward, params, inputs)
+    assert not report.ok
+    assert report.first_divergence.status == "not finite"
+    assert "manual and autograd are not finite" in report.first_divergence.problem
