@@ -9,13 +9,13 @@ tests/test_cli_streaming.py compares every field with compare_chain over the who
 """
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 
 from backprop_manual.compare import compare_chain
 from backprop_manual.csv_input import Chunk
-from backprop_manual.passes import Gradients, gradients
+from backprop_manual.passes import CHAIN, Gradients, gradients
 from backprop_manual.reference import autograd_gradients
 from backprop_manual.tolerances import tolerances, ulp_budget
 from backprop_manual.ulp import ulp_distance
@@ -81,6 +81,7 @@ class StreamedVerification:
     b: torch.Tensor
     samples: int = 0
     kept: Kept | None = field(default=None, repr=False)
+    mismatched: list[int] = field(default_factory=lambda: [0] * len(CHAIN))  # per row, over every chunk so far
 
     def add(self, chunk: Chunk) -> None:
         X, y = (torch.tensor(v, dtype=self.w.dtype, device=self.w.device) for v in (chunk.x, chunk.y))
@@ -91,16 +92,23 @@ class StreamedVerification:
     def keep(self, later: Kept) -> None:
         """Take in the samples that follow those seen so far; keep the ones that decide the rows of all of them."""
         self.samples += len(later.positions)
+        counted = compare_chain(later.manual, later.autograd).rows  # a count is not decided by a few samples
+        self.mismatched = [n + r.mismatched for n, r in zip(self.mismatched, counted, strict=True)]
         later = later.deciding()
         self.kept = (later if self.kept is None else self.kept + later).deciding()
 
     def verification(self) -> Verification:
         """A Verification over the kept samples: its rows are the file's, `at` a position among the kept."""
         k = self.kept
+        report = compare_chain(k.manual, k.autograd)
+        report.rows = [  # what counts over the whole file: its size, the mismatches of every chunk, file positions
+            replace(r, index=[k.positions[r.at]], numel=self.samples, mismatched=n)
+            for r, n in zip(report.rows, self.mismatched, strict=True)
+        ]
         return Verification(
             manual=k.manual,
             autograd=k.autograd,
-            report=compare_chain(k.manual, k.autograd),
+            report=report,
             w=self.w,
             b=self.b,
             X=k.X,

@@ -71,10 +71,10 @@ class Triage:
 def triage_divergence(row: Row, w: torch.Tensor, x: torch.Tensor, b: torch.Tensor, y: torch.Tensor, manual) -> Triage:
     """Triage `row` (a divergent intermediate) at its sample `row.at` of x, y; `manual` is the gradient function."""
     at = [row.at]  # a list index keeps the sample dimension
-    witness = float(getattr(complex_step_gradients(w, x[at], b, y[at]), row.name)[0])
+    witness = float(getattr(complex_step_gradients(w, x[at], b, y[at]), row.label)[0])
     rtol, atol = tolerances(x.dtype)
     return Triage(
-        name=row.name,
+        name=row.label,
         manual=row.manual,
         autograd=row.autograd,
         witness=witness,

@@ -19,14 +19,11 @@ from backprop_manual.verify import Verification
 
 def intermediates(s: StreamedVerification, v: Verification) -> list[dict]:
     """v: s.verification(), whose `at` counts among the kept samples; here it counts from the file's first row."""
-    status = {True: "ok", False: "MISMATCH"}
     return [
         {
             **asdict(r),
             "at": s.kept.positions[r.at],
             "sample_id": v.ids[r.at],
-            "symbol": r.symbol,
-            "status": status[r.ok],
         }
         for r in v.report.rows
     ]
@@ -47,7 +44,7 @@ def run(
         "dtype": dtype,
         "ok": v.ok and t.ok,
         "samples": s.samples,
-        "first_divergent_intermediate": None if first is None else first.name,
+        "first_divergent_intermediate": None if first is None else first.label,
         "intermediates": intermediates(s, v),
         "trajectory": trajectory(t, trajectory_ids),
     }

@@ -5,9 +5,11 @@ from dataclasses import dataclass
 
 import torch
 
-from backprop_manual.compare import ChainReport, compare_chain
-from backprop_manual.passes import Gradients, gradients
-from backprop_manual.reference import autograd_gradients
+from backprop_manual import passes
+from backprop_manual.check.chain import ChainReport, verify_chain
+from backprop_manual.compare import NAMES, compare_chain
+from backprop_manual.passes import CHAIN, Gradients, gradients
+from backprop_manual.reference import autograd_gradients, oracle_forward
 from backprop_manual.triage import Triage, triage_divergence
 
 GradientFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], Gradients]
@@ -15,6 +17,26 @@ GradientFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], 
 
 def dtype_name(dtype: torch.dtype) -> str:
     return str(dtype).removeprefix("torch.")
+
+
+def lesson_forward(w: torch.Tensor, b: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The lesson's forward (linear_fn, activation_fn, cost_fn) as a chain: z, sigma, J per sample"""
+    fp = passes.forward(w, x, b, y)
+    return {"z": fp.z, "sigma": fp.y_hat, "loss": fp.J}
+
+
+def lesson_backward(manual: "GradientFn"):
+    """The hand-derived backward as a chain's: dJ/d(name) by name. The default is the lesson's own backward pass
+    (upstream × local derivative) on the lesson's forward values; another GradientFn is called as it is."""
+
+    def backward(fwd, w, b, x, y):
+        if manual is gradients:
+            g = passes.backward(x, y, passes.Forward(fwd["z"], fwd["sigma"], fwd["loss"]))
+        else:
+            g = manual(w, x, b, y)
+        return {NAMES[f]: getattr(g, f) for f in CHAIN}
+
+    return backward
 
 
 @dataclass(frozen=True)
@@ -56,12 +78,16 @@ class Verification:
         first = self.report.first_divergence
         if first is None:
             return f"all intermediates agree over {len(self.ids)} samples, {self.where()}\n{self.table()}"
+        notes = "".join(f"  note: {n}\n" for n in self.report.notes)
+        triage = self.triage() if first.manual == first.manual else (  # NaN: nothing measured to triage
+            f"triage: not possible: a {first.status} problem, no value to compare"
+        )
         return (
-            f"{first.name} ({first.symbol}) is the first intermediate to diverge, at {self.sample(first.at)}, "
+            f"{first.label} ({first.symbol}) is the first intermediate to diverge, at {self.sample(first.at)}, "
             f"{self.where()}: manual {first.manual:.8g} vs autograd {first.autograd:.8g}, "
             f"|diff| {abs(first.manual - first.autograd):.3g}, allowed {first.allowance:.3g}"
-            f"{'' if first.problem.startswith('Tensor-likes are not close') else ' (' + first.problem + ')'}\n"
-            f"  {self.triage()}\n" + self.table()
+            f"{'' if first.status == 'MISMATCH' and not first.close else ' (' + first.problem + ')'}\n"
+            f"{notes}  {triage}\n" + self.table()
         )
 
     def table(self) -> str:
@@ -77,7 +103,7 @@ class Verification:
             status = "ok" if r.ok else "MISMATCH" + ("  <- first" if r is self.report.first_divergence else "")
             ulps = f"{r.max_ulp:.3g}/{r.ulp_budget:g}"
             rows.append(
-                f"  {r.name:<21}{r.symbol:<7}{r.abs_diff:>11.3e}{r.rel_diff:>11.3e}{r.allowance:>11.3e}{ulps:>12}"
+                f"  {r.label:<21}{r.symbol:<7}{r.abs_diff:>11.3e}{r.rel_diff:>11.3e}{r.allowance:>11.3e}{ulps:>12}"
                 f"{r.headroom:>10.3g}  {'sample ' + str(self.ids[r.at]):<12}{status}"
             )
         return "\n".join(rows)
@@ -93,8 +119,20 @@ def verify_gradients(
     manual: GradientFn = gradients,
     reference: GradientFn = autograd_gradients,
 ) -> Verification:
-    """manual(w, x, b, y) vs reference(w, x, b, y) for every sample of X, every intermediate, in chain order."""
+    """manual(w, x, b, y) vs reference(w, x, b, y) for every sample of X, every intermediate, in chain order.
+
+    With the default reference this is verify_chain in per-sample mode: the lesson's forward and the hand-derived
+    backward against autograd on a forward of torch's own ops (reference.oracle_forward). Another reference (a
+    deliberately wrong oracle, in the tests of the tests) is compared with the same rows."""
     X, y = X.reshape(-1), y.reshape(-1)
-    m, a = manual(w, X, b, y), reference(w, X, b, y)
     ids = list(ids) if ids is not None else list(range(X.numel()))
-    return Verification(m, a, compare_chain(m, a), w, b, X, y, ids, manual)
+    if reference is autograd_gradients:
+        report = verify_chain(
+            lesson_forward, lesson_backward(manual), {"w": w, "b": b}, {"x": X, "y": y}, per_sample=True,
+            oracle=oracle_forward,
+        )
+        m, a = (Gradients(*(side[NAMES[f]] for f in CHAIN)) for side in (report.manual, report.autograd))
+    else:
+        m, a = manual(w, X, b, y), reference(w, X, b, y)
+        report = compare_chain(m, a)
+    return Verification(m, a, report, w, b, X, y, ids, manual)

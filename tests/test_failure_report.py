@@ -33,7 +33,7 @@ def test_sigma_in_place_of_its_derivative_is_blamed_on_dJ_dz(monkeypatch, dtype)
 def test_a_wrong_sign_in_dJ_dsigma_is_blamed_on_the_top_of_the_chain(monkeypatch):
     monkeypatch.setattr(local_derivatives, "delta_J_delta_sigma", lambda y_hat, y: 2 * (y - y_hat))
     v = verify_first_samples()
-    assert v.report.first_divergence.name == "delta_J_delta_sigma"
+    assert v.report.first_divergence.label == "delta_J_delta_sigma"
     assert [r.ok for r in v.report.rows] == [False, False, False, False]
 
 
@@ -41,7 +41,7 @@ def test_a_wrong_dz_dw_leaves_dJ_db_agreeing(monkeypatch):
     monkeypatch.setattr(local_derivatives, "delta_z_delta_w", lambda x: torch.ones_like(x))
     v = verify_first_samples()
     assert [r.ok for r in v.report.rows] == [True, True, False, True]
-    assert v.report.first_divergence.name == "delta_J_delta_w"
+    assert v.report.first_divergence.label == "delta_J_delta_w"
 
 
 def test_the_lessons_summing_dJ_dsigma_is_caught_on_a_batch(monkeypatch):
@@ -49,7 +49,7 @@ def test_the_lessons_summing_dJ_dsigma_is_caught_on_a_batch(monkeypatch):
 
     monkeypatch.setattr(local_derivatives, "delta_J_delta_sigma", lesson_delta_J_delta_sigma)
     v = verify_first_samples(n=5)
-    assert v.report.first_divergence.name == "delta_J_delta_sigma"
+    assert v.report.first_divergence.label == "delta_J_delta_sigma"
     assert "shape" in v.report.first_divergence.problem.lower()
 
 
@@ -64,6 +64,6 @@ def test_first_divergent_sample_is_the_first_out_of_tolerance():
 
     v = verify_gradients(w, b, CELL_DATA.X[:6], CELL_DATA.y[:6], ids=CELL_DATA.ids[:6], manual=manual)
     row = v.report.first_divergence
-    assert (row.name, row.at) == ("delta_J_delta_b", 3)
+    assert (row.label, row.at) == ("delta_J_delta_b", 3)
     assert "at sample 3 " in v.message()
     assert row.abs_diff == pytest.approx(1e-3) and row.allowance < 1e-6

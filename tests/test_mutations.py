@@ -121,11 +121,11 @@ def test_a_wrong_derivation_fails_and_blames_its_intermediate(monkeypatch, mutan
     )
     assert not v.ok, "the mutant survived the verification"
     first = v.report.first_divergence
-    assert first.name == mutant.blamed, v.message()
+    assert first.label == mutant.blamed, v.message()
     assert tuple(r.ok for r in v.report.rows) == mutant.ok_rows, v.message()
     assert first.close == (mutant.caught_by == "ulp"), f"expected to be caught by {mutant.caught_by}: {first.problem}"
     message = v.message()
-    assert message.startswith(f"{first.name} ({first.symbol}) is the first intermediate to diverge, at sample ")
+    assert message.startswith(f"{first.label} ({first.symbol}) is the first intermediate to diverge, at sample ")
     triage = v.triage()
     assert triage.wrong == mutant.wrong, message
     assert f"the {mutant.wrong} side is wrong" in message.splitlines()[1]

@@ -60,7 +60,7 @@ def sign_flipped(w, x, b, y):  # every row disagrees: one "<- first", three plai
 def test_table_rows_say_what_the_rows_hold(manual):
     v = verification(manual)
     for row, line in zip(v.report.rows, parse_table(v)):
-        assert (line["name"], line["symbol"]) == (row.name, row.symbol)
+        assert (line["name"], line["symbol"]) == (row.label, row.symbol)
         for field, value in (("abs", row.abs_diff), ("rel", row.rel_diff), ("allowance", row.allowance)):
             assert float(line[field]) == pytest.approx(value, rel=1e-3, abs=0), field
         # printed with 3 significant digits (.3g): within 0.5% of the value

@@ -7,5 +7,6 @@ verify_training(...) -> TrainingReport: the hand backward driving SGD against au
 from backprop_manual.check.chain import ChainReport, verify_chain
 from backprop_manual.check.compare import Row
 from backprop_manual.check.graph import ChainUsageError
+from backprop_manual.check.training import TrainingReport, verify_training
 
-__all__ = ["ChainReport", "ChainUsageError", "Row", "verify_chain"]
+__all__ = ["ChainReport", "ChainUsageError", "Row", "TrainingReport", "verify_chain", "verify_training"]

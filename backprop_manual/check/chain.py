@@ -71,7 +71,7 @@ class ChainReport:
             return f"all {len(self.rows)} gradients agree, {self.where()}\n{notes}{self.table()}"
         head = (
             f"{first.name} ({first.label}, {first.symbol}) is the first gradient in chain order to diverge: "
-            f"{first.problem}"
+            f"{first.problem}" + (f"; {first.mismatched} / {first.numel} elements mismatched" if first.mismatched else "")
         )
         if first.status in ("MISMATCH", "not finite", "shape", "dtype", "device") and first.numel and first.manual == first.manual:
             head += (

@@ -45,7 +45,7 @@ class Row:
     status: str  # "ok", "MISMATCH", "missing", "shape", "dtype", "device", "not finite"
     problem: str  # why it is not ok, in words; "" when ok
     at: int  # flat position shown: the first out of tolerance, else the first over budget, else least headroom
-    index: tuple[int, ...]  # `at` in autograd's shape, e.g. (3, 17)
+    index: list[int]  # `at` in autograd's shape, e.g. [3, 17]
     manual: float  # values at `at`
     autograd: float
     allowance: float  # allowed |diff| at `at`
@@ -74,7 +74,7 @@ def _shape(t: torch.Tensor) -> str:
 
 def _unavailable(name: str, status: str, problem: str, numel: int) -> Row:
     nan = math.nan
-    return Row(name, label(name), symbol(name), status, problem, 0, (), nan, nan, nan, nan, nan, numel, numel, False)
+    return Row(name, label(name), symbol(name), status, problem, 0, [], nan, nan, nan, nan, nan, numel, numel, False)
 
 
 def _shape_hint(manual: torch.Tensor, autograd: torch.Tensor) -> str:
@@ -136,7 +136,9 @@ def compare_tensor(
     allowed = close + floor64
     failing = bad | over
     mismatched = int(failing.sum())
-    if mismatched:
+    if bool(bad.any()):  # the first out of tolerance, else the first over the ULP budget, else the least headroom
+        at = int(bad.nonzero()[0])
+    elif mismatched:
         at = int(failing.nonzero()[0])
     else:
         at = int(torch.argmax(diff - allowed)) if diff.numel() else 0
@@ -149,13 +151,13 @@ def compare_tensor(
     elif status == "ok" and mismatched:
         status = "MISMATCH"
         problem = (
-            f"{mismatched} / {diff.numel()} elements mismatched"
+            "out of tolerance: |manual - autograd| > atol + rtol·|autograd|"
             if bool(bad.any())
             else f"up to {float(ulps.max()):.3g} ULP apart, over the {dtype_name(a.dtype)} budget of {budget:g} ULP: "
             "assert_close alone passes it"
         )
     rel = torch.where(diff == 0, 0.0, diff / a64.abs())
-    index = tuple(int(i) for i in torch.unravel_index(torch.tensor(at), a.shape)) if a.ndim else ()
+    index = [int(i) for i in torch.unravel_index(torch.tensor(at), a.shape)] if a.ndim else []
     return Row(
         name=name,
         label=label(name),

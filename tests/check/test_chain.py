@@ -4,7 +4,7 @@ with the right gradient named first."""
 import pytest
 import torch
 
-from backprop_manual.check import ChainUsageError, verify_chain
+from backprop_manual.check import ChainUsageError, verify_chain, verify_training
 from tests.check import two_layer as tl
 from tests.check.mistakes import MISTAKES
 
@@ -138,7 +138,7 @@ def test_per_sample_mode_gives_each_samples_own_parameter_gradient(dtype):
     torch.testing.assert_close(report.autograd["w"].sum(), summed.autograd["w"])
     wrong = verify_chain(forward, lambda fwd, **a: {**backward(fwd, **a), "w": a["x"].mean() * backward(fwd, **a)["z"]},
                          params, inputs, per_sample=True)
-    assert (wrong.first_divergence.name, wrong.first_divergence.index) == ("w", (0,))
+    assert (wrong.first_divergence.name, wrong.first_divergence.index) == ("w", [0])
 
 
 def test_the_lessons_dtype_mix_says_torch_promoted_w_and_never_blames_autograd():
@@ -185,3 +185,22 @@ def test_nan_on_both_sides_is_never_agreement():
     assert not report.ok
     assert report.first_divergence.status == "not finite"
     assert "manual and autograd are not finite" in report.first_divergence.problem
+
+
+@pytest.mark.parametrize("per_sample", [False, True], ids=["full-batch", "per-sample"])
+def test_training_with_the_hand_backward_follows_torch_optim_sgd(dtype, per_sample):
+    params, inputs = tl.example(dtype, "cpu", N=32)
+    report = verify_training(tl.forward, tl.backward, params, inputs, lr=0.5, epochs=3 if per_sample else 30,
+                             per_sample=per_sample)
+    report.assert_ok()
+    assert report.steps == (3 * 32 if per_sample else 30)
+    moved = max(float((report.manual[k] - params[k]).abs().max()) for k in params)
+    assert moved > 1e-3, "the parameters moved: the comparison is not of two standing starts"
+
+
+def test_training_names_the_first_step_and_parameter_that_part(dtype):
+    params, inputs = tl.example(dtype, "cpu", N=32)
+    report = verify_training(tl.forward, MISTAKES["tanh'-as-1-h"][0], params, inputs, lr=0.5, epochs=5)
+    assert not report.ok
+    assert (report.first.step, report.first.parameter) == (0, "W1"), report.summary()
+    assert "step 0, parameter W1[" in report.summary()

@@ -1,0 +1,128 @@
+"""verify_training: the hand-written backward driving SGD, in lockstep with autograd + torch.optim.SGD.
+
+manual:    p <- p - lr · backward(forward(p))[p]           (p.add_(g, alpha=-lr), rounded as optim.SGD rounds)
+reference: the same forward, loss.backward(), torch.optim.SGD(lr).step()
+Both start from the same parameters and never see each other's; after every step each parameter is compared at its
+dtype's assert_close tolerance, and the first (step, parameter) where they part is reported. per_sample=True
+takes one sample per step, in order, `epochs` times over (the lesson's loop); otherwise each step sees the batch.
+"""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import torch
+
+from backprop_manual.check.graph import LOSS, ChainUsageError
+from backprop_manual.check.oracle import call_forward
+from backprop_manual.tolerances import tolerances
+
+
+@dataclass(frozen=True)
+class Parting:
+    step: int  # counted from 0
+    parameter: str
+    index: list[int]
+    manual: float
+    reference: float
+    allowance: float
+
+    def __str__(self) -> str:
+        at = f"[{', '.join(map(str, self.index))}]"
+        return (
+            f"step {self.step}, parameter {self.parameter}{at}: manual {self.manual:.10g} vs torch.optim.SGD "
+            f"{self.reference:.10g}, |diff| {abs(self.manual - self.reference):.3g} > allowed {self.allowance:.3g}"
+        )
+
+
+@dataclass(frozen=True)
+class TrainingReport:
+    steps: int
+    max_abs: dict[str, float]  # per parameter, over every step
+    first: Parting | None
+    manual: dict[str, torch.Tensor]  # the parameters at the end
+    reference: dict[str, torch.Tensor]
+
+    @property
+    def ok(self) -> bool:
+        return self.first is None
+
+    def summary(self) -> str:
+        diffs = ", ".join(f"{p} {d:.3e}" for p, d in self.max_abs.items())
+        verdict = "ok" if self.ok else f"MISMATCH, first at {self.first}"
+        return f"training, {self.steps} steps, largest |manual - torch.optim.SGD|: {diffs}: {verdict}"
+
+    def assert_ok(self) -> None:
+        __tracebackhide__ = True
+        if not self.ok:
+            raise AssertionError(self.summary())
+
+
+def _batches(inputs: Mapping, per_sample: bool, epochs: int):
+    if not per_sample:
+        for _ in range(epochs):
+            yield dict(inputs)
+        return
+    sizes = {v.shape[0] for v in inputs.values() if isinstance(v, torch.Tensor) and v.ndim}
+    if len(sizes) != 1:
+        raise ChainUsageError("per_sample=True wants the samples along every input tensor's first dimension")
+    (n,) = sizes
+    for _ in range(epochs):
+        for i in range(n):
+            yield {k: v[i : i + 1] if isinstance(v, torch.Tensor) and v.ndim else v for k, v in inputs.items()}
+
+
+def verify_training(
+    forward: Callable,
+    backward: Callable,
+    params: Mapping[str, torch.Tensor],
+    inputs: Mapping | None = None,
+    *,
+    lr: float,
+    epochs: int = 1,
+    per_sample: bool = False,
+) -> TrainingReport:
+    """Train both ways from `params` (left unchanged) and compare every step; see the module's docstring."""
+    if not (lr > 0 and lr < float("inf")):
+        raise ChainUsageError(f"lr must be a finite number > 0, not {lr}")
+    inputs = dict(inputs or {})
+    manual = {k: p.detach().clone() for k, p in params.items()}
+    reference = {k: p.detach().clone().requires_grad_(True) for k, p in params.items()}
+    opt = torch.optim.SGD(list(reference.values()), lr=lr)
+    max_abs = dict.fromkeys(params, 0.0)
+    first, step = None, 0
+    for step, batch in enumerate(_batches(inputs, per_sample, epochs)):
+        with torch.no_grad():
+            fwd = call_forward(forward, manual, batch, per_sample=False, samples=None)
+            grads = backward(fwd, **manual, **batch)
+            missing = [k for k in manual if k not in grads]
+            if missing:
+                raise ChainUsageError(f"the backward returned no gradient for the parameter(s) {', '.join(missing)}")
+            for k, p in manual.items():
+                p.add_(grads[k].to(p.dtype).reshape(p.shape), alpha=-lr)
+        opt.zero_grad()
+        call_forward(forward, reference, batch, per_sample=False, samples=None)[LOSS].backward()
+        opt.step()
+        if first is None:
+            first = _compare(step, manual, reference, max_abs)
+        else:
+            _compare(step, manual, reference, max_abs)
+    return TrainingReport(
+        step + 1, max_abs, first, manual, {k: p.detach() for k, p in reference.items()}
+    )
+
+
+def _compare(step: int, manual: dict, reference: dict, max_abs: dict) -> Parting | None:
+    parted = None
+    for k, m in manual.items():
+        r = reference[k].detach()
+        rtol, atol = tolerances(r.dtype)
+        diff = (m.double() - r.double()).abs()
+        max_abs[k] = max(max_abs[k], float(diff.max()) if diff.numel() else 0.0)
+        bad = ~(diff <= atol + rtol * r.double().abs())
+        if parted is None and bool(bad.any()):
+            i = int(bad.reshape(-1).nonzero()[0])
+            index = [int(j) for j in torch.unravel_index(torch.tensor(i), r.shape)] if r.ndim else []
+            ref = float(r.reshape(-1)[i])
+            parted = Parting(step, k, index, float(m.reshape(-1)[i]), ref, atol + rtol * abs(ref))
+    return parted
+
