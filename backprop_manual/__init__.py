@@ -1,8 +1,12 @@
-"""backprop_manual: the lesson's one-neuron backpropagation by hand, verified against autograd at every intermediate.
+"""backprop_manual: hand-derived backpropagation verified against autograd at every intermediate, in chain order.
 
+Any derivation: verify_chain(forward, backward, params, inputs) and verify_training(...) (backprop_manual.check).
+The lesson's neuron, one instance of it:
 z = w·x + b,  sigma = sigmoid(z),  J = (sigma - y)^2
 dJ/dsigma = 2 (sigma - y);  dJ/dz = sigma (1 - sigma) · dJ/dsigma;  dJ/dw = x · dJ/dz;  dJ/db = 1 · dJ/dz
 """
+
+from backprop_manual.check import ChainReport, ChainUsageError, TrainingReport, verify_chain, verify_training
 
 from backprop_manual.data import load_cell_data
 from backprop_manual.forward import activation_fn, cost_fn, linear_fn
@@ -23,6 +27,9 @@ from backprop_manual.verify import verify_gradients
 
 __all__ = [
     "CHAIN",
+    "ChainReport",
+    "ChainUsageError",
+    "TrainingReport",
     "Descent",
     "Forward",
     "Gradients",
@@ -43,5 +50,7 @@ __all__ = [
     "linear_fn",
     "load_cell_data",
     "nn_sgd_descent",
+    "verify_chain",
     "verify_gradients",
+    "verify_training",
 ]

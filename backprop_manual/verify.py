@@ -79,8 +79,10 @@ class Verification:
         if first is None:
             return f"all intermediates agree over {len(self.ids)} samples, {self.where()}\n{self.table()}"
         notes = "".join(f"  note: {n}\n" for n in self.report.notes)
-        triage = self.triage() if first.manual == first.manual else (  # NaN: nothing measured to triage
-            f"triage: not possible: a {first.status} problem, no value to compare"
+        triage = (
+            self.triage()
+            if first.status in ("MISMATCH", "not finite", "shape") and first.manual == first.manual  # NaN: unmeasured
+            else f"triage: not needed: a {first.status} problem, not a question of which side computes right"
         )
         return (
             f"{first.label} ({first.symbol}) is the first intermediate to diverge, at {self.sample(first.at)}, "

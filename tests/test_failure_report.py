@@ -67,3 +67,13 @@ def test_first_divergent_sample_is_the_first_out_of_tolerance():
     assert (row.label, row.at) == ("delta_J_delta_b", 3)
     assert "at sample 3 " in v.message()
     assert row.abs_diff == pytest.approx(1e-3) and row.allowance < 1e-6
+
+
+def test_the_lessons_dtype_mix_says_what_torch_did_and_never_blames_autograd():
+    """The lesson's w = torch.tensor(2.) is a 0-d float32; with a float64 sample torch computes z in float64 [1]."""
+    v = verify_gradients(torch.tensor(2.0), torch.tensor(-2.0), CELL_DATA.X[:1], CELL_DATA.y[:1], ids=CELL_DATA.ids[:1])
+    message = v.message()
+    assert not v.ok
+    assert v.report.first_divergence.status == "dtype"
+    assert "torch promoted w (float32 of shape []) to float64 of shape [1] in z" in message
+    assert "autograd side is wrong" not in message

@@ -144,9 +144,9 @@ def _promotions(params: Mapping, ora: Oracle, fed: dict[str, set[str]]) -> list[
             t = ora.intermediates.get(c, ora.loss if c == LOSS else None)
             if t is not None and t.dtype != p.dtype:
                 notes.append(
-                    f"{name} is {dtype_name(p.dtype)} of shape {list(p.shape)}, but {c} = f({name}, ...) is "
-                    f"{dtype_name(t.dtype)} of shape {list(t.shape)}: torch promoted {name} to {dtype_name(t.dtype)}; "
-                    f"give the parameters and the inputs one dtype"
+                    f"torch promoted {name} ({dtype_name(p.dtype)} of shape {list(p.shape)}) to "
+                    f"{dtype_name(t.dtype)} of shape {list(t.shape)} in {c}: the inputs are another dtype; give the "
+                    "parameters and the inputs one dtype"
                 )
                 break
     return notes

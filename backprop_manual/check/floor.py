@@ -10,7 +10,7 @@ or ULP criterion fails on it. So the allowance grows with what flows in, not wit
 
 where c runs over the names that consume t directly (check/graph.py), J_{c,t} is the Jacobian of c in t and r_c
 are random signs (Rademacher): E_r[(J^T (g∘r))_i^2] = sum_k J_ki^2 g_k^2, the squared size of the terms summed into
-element i, estimated with SIGNS draws. Two sums of the same m terms in different orders differ by up to
+element i, estimated with SIGNS draws (cyclic shifts of one draw: each still iid signs). Two sums of the same m terms in different orders differ by up to
 ~sqrt(m)·eps·||terms||_2 (a random walk of m roundings), hence sqrt(m_t). For an elementwise step (the neuron: dJ/dz = dσ/dz · dJ/dσ) there is one
 term, S_t = |dJ/dt| exactly, and the floor stays below the ULP budget. It is measured only for a row that fails
 without it, and only after the cheaper norm-wise floor, FLOOR_ULPS · eps · max|dJ/dt| (rounding relative to the
@@ -35,7 +35,10 @@ def cancellation_scale(
     if not fed:
         return torch.zeros((), dtype=torch.float64, device=t.device)
     gen = torch.Generator(device=t.device).manual_seed(0)
-    signs = [torch.randint(0, 2, (SIGNS, *g.shape), generator=gen, device=g.device).to(g.dtype) * 2 - 1 for _, g in fed]
+    signs = []
+    for _, g in fed:  # one draw of random signs per consumer, and SIGNS shifts of it: as random, far cheaper
+        r = torch.randint(0, 2, (g.numel(),), generator=gen, device=g.device, dtype=torch.int8).to(g.dtype) * 2 - 1
+        signs.append(torch.stack([r.roll(k * 7919).reshape(g.shape) for k in range(SIGNS)]))
     (v,) = torch.autograd.grad(  # all the draws at once (vmap over the leading dimension of the cotangents)
         [c for c, _ in fed], [t], [g * r for (_, g), r in zip(fed, signs, strict=True)],
         retain_graph=True, allow_unused=True, materialize_grads=True, is_grads_batched=True,

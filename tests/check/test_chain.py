@@ -148,7 +148,7 @@ def test_the_lessons_dtype_mix_says_torch_promoted_w_and_never_blames_autograd()
     message = report.message()
     assert not report.ok
     assert report.first_divergence.status == "dtype"
-    assert "torch promoted w to float64" in message
+    assert "torch promoted w (float32 of shape []) to float64 of shape [1] in z" in message
     assert "autograd side is wrong" not in message
 
 
