@@ -84,7 +84,7 @@ class ChainReport:
         """One row per gradient, in chain order: differences, allowance, ULPs, mismatched elements, headroom."""
         lines = [
             f"  {'gradient':<28}{'':7}{'shape':<11}{'max |diff|':>11}{'max rel':>11}{'allowance':>11}"
-            f"{'ulp/budget':>12}{'mismatched':>13}{'headroom':>10}  {'at':<10}status"
+            f"{'ulp/budget':>12}{'floor':>10}{'mismatched':>13}{'headroom':>10}  {'at':<10}status"
         ]
         first = self.first_divergence
         for r in self.rows:
@@ -93,7 +93,7 @@ class ChainReport:
             status = r.status + ("  <- first" if r is first else "")
             lines.append(
                 f"  {r.label:<28}{r.symbol:<7}{shape:<11}{r.abs_diff:>11.3e}{r.rel_diff:>11.3e}{r.allowance:>11.3e}"
-                f"{f'{r.max_ulp:.3g}/{r.ulp_budget:g}':>12}{f'{r.mismatched}/{r.numel}':>13}{r.headroom:>10.3g}  "
+                f"{f'{r.max_ulp:.3g}/{r.ulp_budget:g}':>12}{r.floor:>10.2e}{f'{r.mismatched}/{r.numel}':>13}{r.headroom:>10.3g}  "
                 f"{r.where:<10}{status}"
             )
         return "\n".join(lines)
