@@ -2,7 +2,8 @@
 
 With no command, `backprop-manual [OPTIONS]` is `backprop-manual verify [OPTIONS]`: the bundled data, every
 available device, float32 and float64. `backprop-manual verify --help` and `backprop-manual train --help` list
-the options.
+the options. `--derivation NAME|FILE.py` verifies (or trains) a shipped derivation or your own file instead of the
+lesson's neuron on a CSV; `backprop-manual derivations` lists the shipped ones.
 
 Exit codes: 0 all agree, 1 a mismatch, 2 bad input or usage (the message says what; nothing is written).
 """
@@ -14,10 +15,26 @@ import sys
 from backprop_manual.commands import DTYPES, UsageError, run_train, run_verify
 from backprop_manual.csv_input import CHUNK_ROWS, DataError
 from backprop_manual.data import CELL_DATA
+from backprop_manual.derivation_commands import DEFAULT_LR, run_list
 from backprop_manual.plot import MatplotlibMissing
 
-COMMANDS = ("verify", "train")
+COMMANDS = ("verify", "train", "derivations")
 SAMPLES_CAP = 1000  # rows a trajectory trains on by default: 20 epochs x 1000 = 20,000 steps, seconds on a CPU
+# The neuron's options default to NOT_GIVEN so that one given with --derivation is refused, not silently ignored
+# (not None: --samples all is None); settle() then puts in these defaults (the help says them), or None.
+NOT_GIVEN = object()
+NEURON_DEFAULTS = {
+    "data": str(CELL_DATA),
+    "feature": "mean_area",
+    "target": "is_cancerous",
+    "w0": 2.0,
+    "b0": -2.0,
+    "lr": 1e-4,
+    "trajectory_samples": SAMPLES_CAP,
+    "samples": SAMPLES_CAP,
+    "plot": None,
+}
+NEURON_ONLY = ("data", "feature", "target", "w0", "b0", "trajectory_samples", "samples", "plot")
 
 VERIFY = f"""Verify the hand-derived gradients against autograd: every intermediate (dJ/dsigma, dJ/dz, dJ/dw, dJ/db)
 of every sample of the CSV, read {CHUNK_ROWS:,} rows at a time (any length, in bounded memory), on each device and
@@ -38,6 +55,15 @@ apart (needs the extra: pip install 'backprop-manual[plot]'). A progress bar sho
 
 Exit codes: 0 the loops agree at every step, 1 they part (the first epoch, sample, parameter is named), 2 bad input
 or usage."""
+
+DERIVATION_HELP = f"""--derivation NAME|FILE.py: instead of the neuron on a CSV, a shipped derivation (backprop-manual
+derivations lists them) or your own file defining forward, backward and example(dtype, device), optionally
+PER_SAMPLE = True and LR (docs/your-own-derivation.md). Its example gives the parameters and the data, so --data,
+--feature, --target, --w0, --b0, --trajectory-samples, --samples and --plot are refused with it. Training: --epochs
+(default 20) epochs of SGD, a full-batch step each (one per sample with PER_SAMPLE), at --lr, else the module's LR,
+else {DEFAULT_LR:g}."""
+
+LIST = "The shipped derivations, one a line: the name (for --derivation), then what it derives."
 
 CSV_HELP = """CSV: a header line, then one row per sample; comma-separated, UTF-8. The first column is the sample
 index (as in the lesson's cell_data-2.csv) unless it is --feature or --target; then samples are numbered from 0."""
@@ -65,18 +91,37 @@ def finite(text: str) -> float:
 
 def common() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
-    p.add_argument("--data", default=str(CELL_DATA), metavar="CSV", help="default: the bundled cell data, 569 samples")
+    p.add_argument("--data", default=NOT_GIVEN, metavar="CSV", help="default: the bundled cell data, 569 samples")
+    p.add_argument("--feature", default=NOT_GIVEN, metavar="COL", help="the numeric feature column (default mean_area)")
+    p.add_argument("--target", default=NOT_GIVEN, metavar="COL", help="the 0/1 target column (default is_cancerous)")
     p.add_argument(
-        "--feature", default="mean_area", metavar="COL", help="the numeric feature column (default mean_area)"
+        "--w0", type=finite, default=NOT_GIVEN, help="w to check the gradients at and to train from (default 2)"
     )
-    p.add_argument(
-        "--target", default="is_cancerous", metavar="COL", help="the 0/1 target column (default is_cancerous)"
-    )
-    p.add_argument("--w0", type=finite, default=2.0, help="w to check the gradients at and to train from (default 2)")
-    p.add_argument("--b0", type=finite, default=-2.0, help="b, likewise (default -2)")
+    p.add_argument("--b0", type=finite, default=NOT_GIVEN, help="b, likewise (default -2)")
     p.add_argument("--epochs", type=positive_int, default=20, help="epochs of training (default 20)")
-    p.add_argument("--lr", type=finite, default=1e-4, metavar="ETA", help="learning rate eta (default 1e-4)")
+    p.add_argument(
+        "--lr",
+        type=finite,
+        default=NOT_GIVEN,
+        metavar="ETA",
+        help=f"learning rate eta (default 1e-4; --derivation: LR, else {DEFAULT_LR:g})",
+    )
+    p.add_argument("--derivation", metavar="NAME|FILE.py", help="a shipped derivation or your own file (see below)")
     return p
+
+
+def settle(args: argparse.Namespace) -> None:
+    """The neuron's defaults where it is the neuron; with --derivation, a UsageError for any of its options given."""
+    derivation = getattr(args, "derivation", None)
+    given = [f"--{k.replace('_', '-')}" for k in NEURON_ONLY if getattr(args, k, NOT_GIVEN) is not NOT_GIVEN]
+    if derivation is not None and given:
+        raise UsageError(
+            f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} to the lesson's neuron on a CSV, not to "
+            f"--derivation {derivation}: its example(dtype, device) gives the parameters and the data"
+        )
+    for k, v in list(vars(args).items()):
+        if v is NOT_GIVEN:
+            setattr(args, k, NEURON_DEFAULTS[k] if derivation is None else None)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -87,15 +132,16 @@ def parser() -> argparse.ArgumentParser:
         formatter_class=raw,
         epilog="example: backprop-manual verify --device cpu --json verdict.json",
     )
-    sub = top.add_subparsers(dest="command", metavar="{verify,train}")
+    sub = top.add_subparsers(dest="command", metavar="{verify,train,derivations}")
     v = sub.add_parser(
         "verify",
         parents=[common()],
         formatter_class=raw,
         description=VERIFY,
         help="every intermediate of every sample, manual vs autograd, and the trajectory (the main job)",
-        epilog=CSV_HELP + "\n\nexamples:\n  backprop-manual verify --device cpu --dtype float64\n"
-        "  backprop-manual verify --data mine.csv --feature area --target label --json out/verdict.json",
+        epilog=f"{CSV_HELP}\n\n{DERIVATION_HELP}\n\nexamples:\n  backprop-manual verify --device cpu --dtype float64\n"
+        "  backprop-manual verify --data mine.csv --feature area --target label --json out/verdict.json\n"
+        "  backprop-manual verify --derivation softmax\n  backprop-manual verify --derivation mine.py --device cpu",
     )
     v.add_argument("--device", choices=("cpu", "cuda", "all"), default="all", help="default: every available device")
     v.add_argument("--dtype", choices=(*DTYPES, "all"), default="all", help="default: float32 and float64")
@@ -103,7 +149,7 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument(
         "--trajectory-samples",
         type=count_or_all,
-        default=SAMPLES_CAP,
+        default=NOT_GIVEN,
         metavar="N|all",
         help=f"rows from the top of the CSV the trajectory trains on (default {SAMPLES_CAP})",
     )
@@ -114,20 +160,29 @@ def parser() -> argparse.ArgumentParser:
         formatter_class=raw,
         description=TRAIN,
         help="both loops side by side: final w, b, J, the largest step-wise difference, a figure",
-        epilog=CSV_HELP + "\n\nexamples:\n  backprop-manual train --epochs 50 --plot training.png\n"
-        "  backprop-manual train --data mine.csv --feature area --target label --lr 1e-3",
+        epilog=f"{CSV_HELP}\n\n{DERIVATION_HELP}\n\nexamples:\n"
+        "  backprop-manual train --epochs 50 --plot training.png\n"
+        "  backprop-manual train --data mine.csv --feature area --target label --lr 1e-3\n"
+        "  backprop-manual train --derivation hidden-tanh --epochs 100",
     )
     t.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="default: cpu")
     t.add_argument("--dtype", choices=tuple(DTYPES), default="float64", help="default: float64")
     t.add_argument(
         "--samples",
         type=count_or_all,
-        default=SAMPLES_CAP,
+        default=NOT_GIVEN,
         metavar="N|all",
         help=f"train on the first N rows of the CSV (default {SAMPLES_CAP}), or all of them",
     )
-    t.add_argument("--plot", metavar="PNG", help="draw the training figure there (its folder must exist)")
+    t.add_argument(
+        "--plot",
+        default=NOT_GIVEN,
+        metavar="PNG",
+        help="draw the neuron's training figure there (its folder must exist)",
+    )
     t.set_defaults(run=run_train)
+    d = sub.add_parser("derivations", description=LIST, help="list the shipped derivations, for --derivation NAME")
+    d.set_defaults(run=run_list)
     return top
 
 
@@ -140,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:  # argparse has printed the help (0) or the usage and the error (2)
         return int(e.code or 0)
     try:
+        settle(args)
         return args.run(args)
     except (UsageError, DataError, MatplotlibMissing) as e:
         print(f"backprop-manual {args.command}: error: {e}", file=sys.stderr)

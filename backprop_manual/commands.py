@@ -41,6 +41,8 @@ def check_output(path: str | None, option: str) -> None:
 
 
 def run_verify(args: argparse.Namespace) -> int:
+    if args.derivation is not None:
+        return derivation_commands().run_verify(args)
     on = devices(args.device)
     check_output(args.json, "--json")
     csv_input.header(args.data, args.feature, args.target)
@@ -101,6 +103,8 @@ def context(args: argparse.Namespace, on: list[str], n: int, trajectory_samples:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    if args.derivation is not None:
+        return derivation_commands().run_train(args)
     (device,) = devices(args.device)
     check_output(args.plot, "--plot")
     if args.plot and Path(args.plot).suffix.lower().removeprefix(".") not in plot.supported_formats():
@@ -134,6 +138,13 @@ def run_train(args: argparse.Namespace) -> int:
         )
         print(f"\nfigure: {args.plot}")
     return 0 if report.ok else 1
+
+
+def derivation_commands():
+    """--derivation's module, imported on use: it builds on this one (devices, UsageError, DTYPES)."""
+    from backprop_manual import derivation_commands
+
+    return derivation_commands
 
 
 def has_more(path: str, n: int) -> bool:
