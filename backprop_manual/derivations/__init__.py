@@ -1,0 +1,30 @@
+"""The lesson's next steps, each derived by hand on the chain verifier (backprop_manual.check).
+
+Every derivation module (and a user's own file given to `backprop-manual verify --derivation path.py`) defines:
+    forward(**params, **inputs) -> {"name": tensor, ..., "loss": J}     the named intermediates, in the order computed
+    backward(fwd, **params, **inputs) -> {"name": dJ/d(name), ...}      by hand
+    example(dtype, device) -> (params, inputs)                           a point to verify it at
+and may define PER_SAMPLE = True (one J per sample, see verify_chain) and LR (a learning rate for training).
+"""
+
+# name -> (module, one-line description), in the order the lesson takes them
+SHIPPED: dict[str, tuple[str, str]] = {
+    "neuron": ("backprop_manual.derivations.neuron", "the lesson's neuron, one sample per J: z = w·x + b, σ, (σ − y)²"),
+    "matrix": (
+        "backprop_manual.derivations.matrix",
+        "the neuron in matrix form on 30 features: z = Xw + b, J = mean (σ − y)²",
+    ),
+    "logistic": (
+        "backprop_manual.derivations.logistic",
+        "logistic regression, binary cross-entropy: dJ/dz = (σ − y)/N",
+    ),
+    "hidden-tanh": ("backprop_manual.derivations.hidden", "d → H → 1 with tanh, sigmoid output, BCE"),
+    "hidden-relu": (
+        "backprop_manual.derivations.hidden_relu",
+        "d → H → 1 with ReLU (dReLU/dz at 0 is 0), sigmoid, BCE",
+    ),
+    "softmax": (
+        "backprop_manual.derivations.softmax",
+        "softmax cross-entropy over C classes (iris, C = 3): dJ/dlogits = (p − onehot)/N",
+    ),
+}
