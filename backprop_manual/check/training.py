@@ -4,7 +4,9 @@ manual:    p <- p - lr · backward(forward(p))[p]           (p.add_(g, alpha=-lr
 reference: the same forward, loss.backward(), torch.optim.SGD(lr).step()
 Both start from the same parameters and never see each other's; after every step each parameter is compared at its
 dtype's assert_close tolerance, and the first (step, parameter) where they part is reported. per_sample=True
-takes one sample per step, in order, `epochs` times over (the lesson's loop); otherwise each step sees the batch.
+takes one sample per step, in order, `epochs` times over (the lesson's loop), and the forward may be a per-sample one
+(J of shape [1] for the one sample; the backward's gradients of shape [1, *parameter]); otherwise each step sees
+the batch.
 """
 
 from collections.abc import Callable, Mapping
@@ -92,7 +94,7 @@ def verify_training(
     first, step = None, 0
     for step, batch in enumerate(_batches(inputs, per_sample, epochs)):
         with torch.no_grad():
-            fwd = call_forward(forward, manual, batch, per_sample=False, samples=None)
+            fwd = _forward(forward, manual, batch, per_sample)
             grads = backward(fwd, **manual, **batch)
             missing = [k for k in manual if k not in grads]
             if missing:
@@ -100,7 +102,7 @@ def verify_training(
             for k, p in manual.items():
                 p.add_(grads[k].to(p.dtype).reshape(p.shape), alpha=-lr)
         opt.zero_grad()
-        call_forward(forward, reference, batch, per_sample=False, samples=None)[LOSS].backward()
+        _forward(forward, reference, batch, per_sample)[LOSS].sum().backward()
         opt.step()
         if first is None:
             first = _compare(step, manual, reference, max_abs)
@@ -109,6 +111,18 @@ def verify_training(
     return TrainingReport(
         step + 1, max_abs, first, manual, {k: p.detach() for k, p in reference.items()}
     )
+
+
+def _forward(forward: Callable, params: Mapping, batch: Mapping, per_sample: bool) -> dict:
+    """One step's forward: per sample, one sample whose J may be a scalar or of shape [1] (a per-sample forward's)."""
+    out = call_forward(forward, params, batch, per_sample=False, samples=None) if not per_sample else forward(
+        **params, **batch
+    )
+    if per_sample:
+        loss = out.get(LOSS) if isinstance(out, Mapping) else None
+        if loss is None or loss.numel() != 1:
+            call_forward(forward, params, batch, per_sample=True, samples=1)  # raises the usage error that says why
+    return out
 
 
 def _compare(step: int, manual: dict, reference: dict, max_abs: dict) -> Parting | None:

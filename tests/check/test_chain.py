@@ -204,3 +204,20 @@ def test_training_names_the_first_step_and_parameter_that_part(dtype):
     assert not report.ok
     assert (report.first.step, report.first.parameter) == (0, "W1"), report.summary()
     assert "step 0, parameter W1[" in report.summary()
+
+
+def test_per_sample_training_takes_a_per_sample_forward_as_it_is(dtype):
+    params, inputs = neuron(dtype)
+
+    def forward(w, b, x, y):
+        z = w * x + b
+        sigma = torch.sigmoid(z)
+        return {"z": z, "sigma": sigma, "loss": (sigma - y) ** 2}  # one J per sample
+
+    def backward(fwd, w, b, x, y):
+        d_z = fwd["sigma"] * (1 - fwd["sigma"]) * 2 * (fwd["sigma"] - y)
+        return {"sigma": 2 * (fwd["sigma"] - y), "z": d_z, "w": x * d_z, "b": d_z}
+
+    report = verify_training(forward, backward, params, inputs, lr=0.5, epochs=2, per_sample=True)
+    report.assert_ok()
+    assert report.steps == 14
