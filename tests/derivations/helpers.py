@@ -1,0 +1,68 @@
+"""What the derivation tests share: the parameter points, planted mistakes as edits of a correct backward, the
+assertion that a mistake is blamed on the right gradient first."""
+
+import pytest
+import torch
+
+from backprop_manual.check import ChainReport, verify_chain
+
+POINTS = [pytest.param(None, id="example"), pytest.param(1, id="seed1")]
+
+
+def perturbed(params: dict, seed: int | None) -> dict:
+    """The example's parameters (seed None), or each moved by 0.5·N(0, 1), drawn in float64 from a seeded generator
+    and rounded to the parameter's dtype and device, so that every dtype and device sees the same point."""
+    if seed is None:
+        return params
+    g = torch.Generator().manual_seed(seed)
+    return {k: p + (0.5 * torch.randn(p.shape, generator=g, dtype=torch.float64)).to(p) for k, p in params.items()}
+
+
+def point(module, dtype, device, seed: int | None):
+    params, inputs = module.example(dtype, device)
+    return perturbed(params, seed), inputs
+
+
+def changed(backward, **replace):
+    """The correct backward, then the named gradients recomputed by `replace[name](grads, fwd, **params, **inputs)`
+    (the later ones see the earlier replacements, so a mistake can flow down the chain)."""
+
+    def wrong(fwd, **args):
+        g = backward(fwd, **args)
+        for name, fn in replace.items():
+            g[name] = fn(g, fwd, **args)
+        return g
+
+    return wrong
+
+
+def verify(module, backward, params, inputs) -> ChainReport:
+    return verify_chain(module.forward, backward, params, inputs, per_sample=getattr(module, "PER_SAMPLE", False))
+
+
+def assert_blamed(report: ChainReport, name: str, status: str) -> None:
+    """The report fails, `name` is its first divergence with `status`, every row before it agrees."""
+    __tracebackhide__ = True
+    first = report.first_divergence
+    assert first is not None, f"the planted mistake went unnoticed:\n{report.message()}"
+    assert (first.name, first.status) == (name, status), report.message()
+    assert all(r.ok for r in report.rows[: report.rows.index(first)]), "every row before the first agrees"
+    assert report.message().startswith(f"{name} (delta_J_delta_{name}, "), report.message()
+
+
+def moved(report, params: dict) -> float:
+    """How far training took the parameters: the largest |end - start| over every element."""
+    return max(float((report.manual[k] - params[k]).abs().max()) for k in params)
+
+
+def below_h(backward, local, d_h=lambda fwd, g: g["h"]):
+    """A hidden layer's backward (derivations/hidden.py) right down to dJ/dh, then a (wrong) dJ/dh or a (wrong)
+    local derivative dh/dz1 = local(z1, h), flowing on into dJ/dz1, dJ/dW1 and dJ/db1 as it would in the code."""
+
+    def wrong(fwd, **args):
+        g = backward(fwd, **args)
+        g["h"] = d_h(fwd, g)
+        g["z1"] = local(fwd["z1"], fwd["h"]) * g["h"]
+        return {**g, "W1": args["X"].T @ g["z1"], "b1": g["z1"].sum(0)}
+
+    return wrong
