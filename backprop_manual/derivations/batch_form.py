@@ -1,6 +1,7 @@
-"""A per-sample derivation (PER_SAMPLE = True, one J_i per sample) as a batch one: what training needs.
+"""A per-sample derivation (PER_SAMPLE = True, one J_i per sample) as a batch one: one scalar J per step.
 
-verify_training, and any optimizer, wants one scalar J per step; the neuron's forward gives one J per sample.
+A full-batch step (verify_training without per_sample, any optimizer) wants one scalar J; the neuron's forward
+gives one J per sample. (verify_training's per-sample mode takes the per-sample forward as it is.)
     reduce="sum":   J = sum_i J_i          one sample per step makes J that sample's J_i: the lesson's loop
     reduce="mean":  J = (1/N) sum_i J_i    the full-batch mean, as derivations/matrix.py takes it
 The samples do not interact, so by hand, with s = 1 (sum) or 1/N (mean):

@@ -76,23 +76,28 @@ def test_the_lessons_first_x_is_right_for_the_first_sample_only():
     assert first.index == [1], "sample 0 is first_x itself"
 
 
-@pytest.mark.parametrize("per_sample", [True, False], ids=["per-sample", "full-batch"])
-def test_training_follows_torch_optim_sgd(dtype, per_sample):
-    # verify_training wants one scalar J per step: J = sum_i J_i, one sample per step is the lesson's loop
+def test_training_one_sample_per_step_is_the_lessons_loop_and_follows_torch_optim_sgd(dtype):
     params, inputs = neuron.example(dtype, "cpu")
-    forward, backward = batch_form(neuron.forward, right, "sum")
-    report = verify_training(
-        forward, backward, params, inputs, lr=neuron.LR, epochs=1 if per_sample else 20, per_sample=per_sample
-    )
+    report = verify_training(neuron.forward, right, params, inputs, lr=neuron.LR, per_sample=True)
     report.assert_ok()
-    assert report.steps == (569 if per_sample else 20)
+    assert report.steps == 569
+    assert moved(report, params) > 1e-3, "the parameters moved"
+
+
+def test_training_full_batch_on_the_summed_J_follows_torch_optim_sgd(dtype):
+    params, inputs = neuron.example(dtype, "cpu")
+    forward, backward = batch_form(neuron.forward, right, "sum")  # J = sum_i J_i: one scalar per step
+    report = verify_training(forward, backward, params, inputs, lr=neuron.LR, epochs=20)
+    report.assert_ok()
+    assert report.steps == 20
     assert moved(report, params) > 1e-3, "the parameters moved"
 
 
 def test_training_parts_at_step_0_on_the_wrong_parameter(dtype):
     params, inputs = neuron.example(dtype, "cpu")
     first_rows = {k: v[:8] for k, v in inputs.items()}
-    forward, backward = batch_form(neuron.forward, MISTAKES["dJ/db-skips-dsigma/dz"][0], "sum")
-    report = verify_training(forward, backward, params, first_rows, lr=neuron.LR, per_sample=True)
+    report = verify_training(
+        neuron.forward, MISTAKES["dJ/db-skips-dsigma/dz"][0], params, first_rows, lr=neuron.LR, per_sample=True
+    )
     assert not report.ok, report.summary()
     assert (report.first.step, report.first.parameter) == (0, "b"), report.summary()
