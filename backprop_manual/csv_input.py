@@ -1,8 +1,9 @@
 """A user's CSV, checked and read in chunks: one numeric feature column, a 0/1 target, an optional index column.
 
-The first column is the sample index (as in the lesson's cell_data-2.csv) unless it is the feature or the target;
-then samples are numbered from 0. Anything the verification cannot use raises DataError, whose message says what
-is wrong and where: the row (counted from 1 after the header), the sample's index and the column.
+The sample index follows pandas' convention: the first column is the index when its header cell is empty (as
+pandas' to_csv writes it; the bundled data/cell_data.csv has one), or the column `index_col` names (--index-col);
+otherwise samples are numbered from 0. Anything the verification cannot use raises DataError, whose message says
+what is wrong and where: the row (counted from 1 after the header), the sample's index and the column.
 """
 
 import codecs
@@ -69,8 +70,8 @@ def not_utf8(path: str | Path, e: UnicodeDecodeError, base: int, lines: int, lin
     return f"{path} is not UTF-8 text: byte 0x{data[at]:02x} on line {line}, column {column}; save it as UTF-8"
 
 
-def header(path: str | Path, feature: str, target: str) -> list[str]:
-    """The column names, once the file is known to exist, to be UTF-8 text and to hold both columns."""
+def header(path: str | Path, feature: str, target: str, index_col: str | None = None) -> list[str]:
+    """The column names, once the file is known to exist, to be UTF-8 text and to hold the columns asked for."""
     p = Path(path)
     if not p.exists():
         raise DataError(f"{path}: no such file")
@@ -88,12 +89,24 @@ def header(path: str | Path, feature: str, target: str) -> list[str]:
         raise DataError(
             f"{path}: column names repeat: {', '.join(map(repr, repeated))}; each column needs its own name"
         )
-    for option, name in (("--feature", feature), ("--target", target)):
-        if name not in names:
+    asked = (("--feature", feature), ("--target", target), ("--index-col", index_col))
+    for option, name in asked:
+        if name is not None and name not in names:
             raise DataError(missing_column(path, option, name, names))
     if feature == target:
         raise DataError(f"--feature and --target are both {feature!r}: the target must be another column")
+    for option, name in asked[:2]:
+        if name == index_column(names, index_col):
+            raise DataError(f"{option} and --index-col are both {name!r}: the sample index must be another column")
     return names
+
+
+def index_column(names: list[str], index_col: str | None) -> str | None:
+    """The column the samples' ids come from: index_col if given, else the first if its header cell is empty
+    (pandas' to_csv writes the index so), else None: the samples are numbered from 0."""
+    if index_col is not None:
+        return index_col
+    return names[0] if names[0] == "" else None
 
 
 def missing_column(path: str | Path, option: str, name: str, names: list[str]) -> str:
@@ -132,11 +145,17 @@ def where(start: int, i: int, ids: list[int] | None) -> str:
 
 
 def chunks(
-    path: str | Path, feature: str, target: str, *, chunk_rows: int = CHUNK_ROWS, nrows: int | None = None
+    path: str | Path,
+    feature: str,
+    target: str,
+    *,
+    index_col: str | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+    nrows: int | None = None,
 ) -> Iterator[Chunk]:
     """The file's rows, checked, `chunk_rows` at a time (only the first `nrows` if given); DataError if none."""
-    names = header(path, feature, target)
-    index = names[0] if names[0] not in (feature, target) else None
+    names = header(path, feature, target, index_col)
+    index = index_column(names, index_col)
     start = 0
     with warnings.catch_warnings():
         warnings.simplefilter("error", pd.errors.ParserWarning)  # a row longer than the header: an error, not a loss
@@ -147,7 +166,7 @@ def chunks(
                 df.columns = names  # pandas renames an empty header cell; the raw names are the ones users wrote
                 ids = list(range(start, start + len(df)))
                 if index is not None:
-                    ids = [int(v) for v in whole_numbers(df[index], start, path)]
+                    ids = [int(v) for v in whole_numbers(df[index], index_col, start, path)]
                 x = numbers(df[feature], f"column {feature!r}", start, ids, path)
                 y = numbers(df[target], f"column {target!r}", start, ids, path)
                 not_binary = np.flatnonzero((y != 0) & (y != 1))
@@ -165,9 +184,9 @@ def chunks(
         raise DataError(f"{path} has a header ({', '.join(map(repr, names))}) but no rows")
 
 
-def whole_numbers(raw: pd.Series, start: int, path: str | Path) -> np.ndarray:
+def whole_numbers(raw: pd.Series, index_col: str | None, start: int, path: str | Path) -> np.ndarray:
     """The index column: whole numbers, the samples' ids in messages and tables."""
-    column = "the first column (the sample index)"
+    column = "the first column (the sample index)" if index_col is None else f"column {index_col!r} (--index-col)"
     values = numbers(raw, column, start, None, path)  # ids None: this column is where they come from
     fractional = np.flatnonzero(values != np.round(values))
     if fractional.size:
@@ -176,6 +195,8 @@ def whole_numbers(raw: pd.Series, start: int, path: str | Path) -> np.ndarray:
     return values
 
 
-def read(path: str | Path, feature: str, target: str, *, nrows: int | None = None) -> Chunk:
+def read(
+    path: str | Path, feature: str, target: str, *, index_col: str | None = None, nrows: int | None = None
+) -> Chunk:
     """The whole file (or its first `nrows` rows) as one chunk."""
-    return concatenate(list(chunks(path, feature, target, nrows=nrows)))
+    return concatenate(list(chunks(path, feature, target, index_col=index_col, nrows=nrows)))

@@ -32,9 +32,11 @@ def load_cell_data(
     device: str | torch.device = "cpu",
     feature: str = "mean_area",
     target: str = "is_cancerous",
+    index_col: str | None = None,
 ) -> Samples:
-    """Read the CSV (first column is the index, as in the lesson's cell_data-2.csv) into tensors.
+    """Read the CSV into tensors. The ids come from index_col, else from the first column if its header cell is
+    empty (pandas' to_csv, the lesson's cell_data-2.csv), else they are the rows' positions from 0.
 
     Raises DataError (a ValueError) naming the file, row and column of anything it cannot use: see csv_input.
     """
-    return samples(read(path, feature, target), dtype=dtype, device=device)
+    return samples(read(path, feature, target, index_col=index_col), dtype=dtype, device=device)

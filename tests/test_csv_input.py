@@ -48,6 +48,38 @@ def test_without_an_index_column_samples_are_numbered_from_0_across_chunks(tmp_p
     assert [c.ids for c in in_pairs(path)] == [[0, 1], [2, 3], [4]]
 
 
+@pytest.mark.parametrize(
+    "content, options, ids",
+    [
+        pytest.param(HEADER + FIVE_ROWS, {}, [100, 101, 102, 103, 104], id="first-header-cell-empty-is-the-index"),
+        pytest.param("height,mean_area,is_cancerous\n1.7,1,0\n1.8,2,1\n", {}, [0, 1], id="a-named-first-column-is-not"),
+        pytest.param(
+            "age,mean_area,is_cancerous\n30,1,0\n40,2,1\n", {}, [0, 1], id="a-whole-number-first-column-neither"
+        ),
+        pytest.param(
+            "age,mean_area,is_cancerous\n30,1,0\n40,2,1\n", {"index_col": "age"}, [30, 40], id="unless-index-col"
+        ),
+        pytest.param("mean_area,id,is_cancerous\n1,7,0\n2,9,1\n", {"index_col": "id"}, [7, 9], id="index-col-anywhere"),
+        pytest.param(
+            HEADER.replace(",", "n,", 1) + FIVE_ROWS, {"index_col": "n"}, [100, 101, 102, 103, 104], id="named-n"
+        ),
+    ],
+)
+def test_the_index_follows_pandas(tmp_path, content, options, ids):
+    """pandas.read_csv(index_col=0) reads what to_csv wrote: the first column is the index when its header cell is
+    empty (to_csv's own index); a named column is the index only when asked (--index-col)."""
+    path = write(tmp_path, content)
+    assert read(path, "mean_area", "is_cancerous", **options).ids == ids
+    assert [i for c in in_pairs(path, **options) for i in c.ids] == ids  # across chunks too
+
+
+def test_an_excel_export_with_a_bom_and_crlf_reads_like_a_plain_file(tmp_path):
+    """Excel's "CSV UTF-8": a byte-order mark, CRLF line ends, no index column."""
+    path = write(tmp_path, "\ufeffmean_area,is_cancerous\r\n1,0\r\n2.5,1\r\n".encode())
+    assert header(path, "mean_area", "is_cancerous") == ["mean_area", "is_cancerous"], "the BOM is not in the name"
+    assert rows(read(path, "mean_area", "is_cancerous")) == (0, [0, 1], [1.0, 2.5], [0.0, 1.0])
+
+
 def test_read_and_concatenated_chunks_give_the_same_rows(tmp_path):
     path = write(tmp_path, HEADER + FIVE_ROWS)
     assert rows(read(path, "mean_area", "is_cancerous")) == FIVE_READ
@@ -164,6 +196,30 @@ DATA_CASES = [
         BAD_ROW_6 + "abc,1.5,0\n",
         {},
         "{path}: row 6, the first column (the sample index) is 'abc': not a number" + FINITE,
+    ),
+    (
+        "index-col-not-whole",
+        "age,mean_area,is_cancerous\n30,1,0\n30.5,2,1\n",
+        {"index_col": "age"},
+        "{path}: row 2, column 'age' (--index-col) is '30.5': not a whole number",
+    ),
+    (
+        "index-col-missing",
+        "age,mean_area,is_cancerous\n30,1,0\n",
+        {"index_col": "id"},
+        "{path} has no column 'id' (--index-col); its columns are: 'age', 'mean_area', 'is_cancerous'",
+    ),
+    (
+        "index-col-is-the-feature",
+        "age,mean_area,is_cancerous\n30,1,0\n",
+        {"index_col": "mean_area"},
+        "--feature and --index-col are both 'mean_area': the sample index must be another column",
+    ),
+    (
+        "index-col-is-the-target",
+        "age,mean_area,is_cancerous\n30,1,0\n",
+        {"index_col": "is_cancerous"},
+        "--target and --index-col are both 'is_cancerous': the sample index must be another column",
     ),
 ]
 
