@@ -82,6 +82,8 @@ class StreamedVerification:
     samples: int = 0
     kept: Kept | None = field(default=None, repr=False)
     mismatched: list[int] = field(default_factory=lambda: [0] * len(CHAIN))  # per row, over every chunk so far
+    feature: str = "mean_area"  # the CSV's column names, for the Verification's messages
+    target: str = "is_cancerous"
 
     def add(self, chunk: Chunk) -> None:
         X, y = (torch.tensor(v, dtype=self.w.dtype, device=self.w.device) for v in (chunk.x, chunk.y))
@@ -114,4 +116,6 @@ class StreamedVerification:
             X=k.X,
             y=k.y,
             ids=k.ids,
+            feature=self.feature,
+            target=self.target,
         )  # manual_fn: gradients, the default, which computed k.manual

@@ -50,6 +50,8 @@ class Verification:
     y: torch.Tensor  # [N]
     ids: list[int]  # the data set's index of each sample position
     manual_fn: GradientFn = gradients  # what computed `manual`: the triage's gradcheck checks it
+    feature: str = "mean_area"  # the names of x and y in messages: the CSV's own columns
+    target: str = "is_cancerous"
 
     @property
     def ok(self) -> bool:
@@ -65,7 +67,8 @@ class Verification:
         return f"w = {float(self.w):.6g}, b = {float(self.b):.6g}, on {self.X.device} in {dtype_name(self.X.dtype)}"
 
     def sample(self, pos: int) -> str:
-        return f"sample {self.ids[pos]} (x = mean_area = {float(self.X[pos]):.6g}, y = is_cancerous = {float(self.y[pos]):g})"
+        x, y = float(self.X[pos]), float(self.y[pos])
+        return f"sample {self.ids[pos]} (x = {self.feature} = {x:.6g}, y = {self.target} = {y:g})"
 
     def triage(self) -> Triage | None:
         """Which side the third witness says is wrong at the first divergence; None when all agree."""
