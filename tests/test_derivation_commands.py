@@ -337,7 +337,8 @@ def test_the_json_verdict_of_a_mismatch(tmp_path, capsys):
     ]
     first = run["training"]["first_divergence"]
     assert (run["training"]["ok"], first["step"], first["parameter"]) == (False, 0, "w")
-    assert set(first) == {"step", "parameter", "index", "manual", "reference", "allowance"}
+    assert set(first) == {"step", "parameter", "index", "manual", "reference", "allowance", "problem"}
+    assert first["problem"] == "", "a value that parted, not a gradient the step could not use"
 
 
 def test_train_prints_the_final_parameters_and_the_summary(tmp_path, capsys):

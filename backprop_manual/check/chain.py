@@ -186,9 +186,10 @@ def verify_chain(
     known = [*ora.intermediates, *params]
     unknown = [k for k in got if k not in known and k != LOSS]
     if unknown:
+        swapped = " (did you pass them as inputs? the parameters go in params=)" if set(unknown) <= set(inputs) else ""
         raise ChainUsageError(
             f"the backward returned {', '.join(map(repr, unknown))}, which is neither an intermediate of the forward "
-            f"({', '.join(ora.intermediates) or 'none'}) nor a parameter ({', '.join(params)})"
+            f"({', '.join(ora.intermediates) or 'none'}) nor a parameter ({', '.join(params)}){swapped}"
         )
     fed = consumers({**ora.intermediates, LOSS: ora.loss}, ora.leaves)
     order = chain_order(list(ora.intermediates), list(params), fed)

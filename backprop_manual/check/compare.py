@@ -42,7 +42,7 @@ class Row:
     name: str  # the forward's or the parameter's name, e.g. "z"
     label: str  # the lesson's name, delta_J_delta_z
     symbol: str  # dJ/dz
-    status: str  # "ok", "MISMATCH", "missing", "shape", "dtype", "device", "not finite"
+    status: str  # "ok", "MISMATCH", "missing", "not a tensor", "shape", "dtype", "device", "not finite"
     problem: str  # why it is not ok, in words; "" when ok
     at: int  # flat position shown: the first out of tolerance, else the first over budget, else least headroom
     index: list[int]  # `at` in autograd's shape, e.g. [3, 17]
@@ -136,7 +136,7 @@ def compare_tensor(
     if manual is None:
         return _unavailable(name, "missing", f"the backward returned no gradient for {name!r}", a.numel())
     if not isinstance(manual, torch.Tensor):
-        return _unavailable(name, "missing", f"the backward returned a {type(manual).__name__}, not a tensor", a.numel())
+        return _unavailable(name, "not a tensor", f"the backward returned a {type(manual).__name__}, not a tensor", a.numel())
     m = manual.detach()
     status, problem = "ok", ""
     if m.shape != a.shape:

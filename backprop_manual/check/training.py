@@ -27,9 +27,12 @@ class Parting:
     manual: float
     reference: float
     allowance: float
+    problem: str = ""  # a gradient the step could not use (missing, not a tensor, shape, dtype, not finite)
 
     def __str__(self) -> str:
         at = f"[{', '.join(map(str, self.index))}]"
+        if self.problem:
+            return f"step {self.step}, parameter {self.parameter}: {self.problem}"
         return (
             f"step {self.step}, parameter {self.parameter}{at}: manual {self.manual:.10g} vs torch.optim.SGD "
             f"{self.reference:.10g}, |diff| {abs(self.manual - self.reference):.3g} > allowed {self.allowance:.3g}"
@@ -96,11 +99,14 @@ def verify_training(
         with torch.no_grad():
             fwd = _forward(forward, manual, batch, per_sample)
             grads = backward(fwd, **manual, **batch)
-            missing = [k for k in manual if k not in grads]
-            if missing:
-                raise ChainUsageError(f"the backward returned no gradient for the parameter(s) {', '.join(missing)}")
+            unusable = next(((k, why) for k, p in manual.items() if (why := _unusable(grads, k, p, per_sample))), None)
+            if unusable is not None:  # the step cannot be taken as derived: the training parts here
+                k, why = unusable
+                nan = float("nan")
+                first = Parting(step, k, [], nan, nan, nan, why)
+                return TrainingReport(step + 1, max_abs, first, manual, {k: p.detach() for k, p in reference.items()})
             for k, p in manual.items():
-                p.add_(grads[k].to(p.dtype).reshape(p.shape), alpha=-lr)
+                p.add_(grads[k].reshape(p.shape), alpha=-lr)  # per sample: [1, *shape] is the step's one sample
         opt.zero_grad()
         _forward(forward, reference, batch, per_sample)[LOSS].sum().backward()
         opt.step()
@@ -111,6 +117,23 @@ def verify_training(
     return TrainingReport(
         step + 1, max_abs, first, manual, {k: p.detach() for k, p in reference.items()}
     )
+
+
+def _unusable(grads, name: str, p: torch.Tensor, per_sample: bool) -> str:
+    """Why the backward's dJ/d(name) cannot update p as it is ("" if it can): never reshaped or cast silently."""
+    if not isinstance(grads, Mapping) or name not in grads:
+        return "the backward returned no gradient for it"
+    g = grads[name]
+    if not isinstance(g, torch.Tensor):
+        return f"the backward returned a {type(g).__name__}, not a tensor"
+    shapes = [tuple(p.shape)] + ([(1, *p.shape)] if per_sample else [])
+    if tuple(g.shape) not in shapes:
+        return f"the gradient has shape {list(g.shape)}, the parameter {list(p.shape)}"
+    if g.dtype != p.dtype or g.device != p.device:
+        return f"the gradient is {g.dtype} on {g.device}, the parameter {p.dtype} on {p.device}"
+    if not bool(torch.isfinite(g).all()):
+        return "the gradient is not finite (NaN or inf)"
+    return ""
 
 
 def _forward(forward: Callable, params: Mapping, batch: Mapping, per_sample: bool) -> dict:

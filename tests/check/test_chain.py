@@ -221,3 +221,29 @@ def test_per_sample_training_takes_a_per_sample_forward_as_it_is(dtype):
     report = verify_training(forward, backward, params, inputs, lr=0.5, epochs=2, per_sample=True)
     report.assert_ok()
     assert report.steps == 14
+
+
+@pytest.mark.parametrize(
+    "change, problem",
+    [
+        pytest.param(lambda g: {k: v for k, v in g.items() if k != "b2"}, "no gradient for it", id="missing"),
+        pytest.param(lambda g: {**g, "b2": float(g["b2"])}, "a float, not a tensor", id="not-a-tensor"),
+        pytest.param(lambda g: {**g, "W2": g["W2"].T}, "shape [1, 16], the parameter [16, 1]", id="transposed"),
+        pytest.param(lambda g: {**g, "W2": g["W2"].float()}, "torch.float32 on cpu, the parameter torch.float64",
+                     id="float32-slip"),
+        pytest.param(lambda g: {**g, "W2": g["W2"] * torch.nan}, "not finite", id="nan"),
+    ],
+)
+def test_training_parts_at_a_gradient_it_cannot_use_as_derived_never_reshaping_or_casting_it(change, problem):
+    params, inputs = tl.example(torch.float64, "cpu", N=32)
+    report = verify_training(tl.forward, lambda fwd, **a: change(tl.backward(fwd, **a)), params, inputs, lr=0.5,
+                             epochs=3)
+    assert not report.ok
+    assert report.first.step == 0 and report.first.parameter in ("b2", "W2")
+    assert problem in report.summary()
+
+
+def test_params_passed_as_inputs_get_a_hint():
+    params, inputs = neuron(torch.float64)
+    with pytest.raises(ChainUsageError, match="did you pass them as inputs"):
+        verify_chain(neuron_forward, neuron_backward, {"x": inputs["x"]}, {**params, "y": inputs["y"]})
