@@ -50,9 +50,13 @@ class ChainReport:
             return None
         if first.status not in ("MISMATCH", "not finite"):
             return f"not consulted: the first divergence is a {first.status} problem, not a question of values"
-        name = next((r.name for r in self.rows if r.status in ("MISMATCH", "not finite") and r.name in self.params), None)
+        name = next(
+            (r.name for r in self.rows if r.status in ("MISMATCH", "not finite") and r.name in self.params), None
+        )
         if name is None:
-            return "every parameter's gradient agrees on both sides, so finite differences at the parameters cannot tell"
+            return (
+                "every parameter's gradient agrees on both sides, so finite differences at the parameters cannot tell"
+            )
         return self.witness_fn(name)
 
     def assert_ok(self) -> None:
@@ -71,9 +75,14 @@ class ChainReport:
             return f"all {len(self.rows)} gradients agree, {self.where()}\n{notes}{self.table()}"
         head = (
             f"{first.name} ({first.label}, {first.symbol}) is the first gradient in chain order to diverge: "
-            f"{first.problem}" + (f"; {first.mismatched} / {first.numel} elements mismatched" if first.mismatched else "")
+            f"{first.problem}"
+            + (f"; {first.mismatched} / {first.numel} elements mismatched" if first.mismatched else "")
         )
-        if first.status in ("MISMATCH", "not finite", "shape", "dtype", "device") and first.numel and first.manual == first.manual:
+        if (
+            first.status in ("MISMATCH", "not finite", "shape", "dtype", "device")
+            and first.numel
+            and first.manual == first.manual
+        ):
             head += (
                 f"; at {first.where}: manual {first.manual:.8g} vs autograd {first.autograd:.8g}, "
                 f"|diff| {abs(first.manual - first.autograd):.3g}, allowed {first.allowance:.3g}"
@@ -93,8 +102,8 @@ class ChainReport:
             status = r.status + ("  <- first" if r is first else "")
             lines.append(
                 f"  {r.label:<28}{r.symbol:<7}{shape:<11}{r.abs_diff:>11.3e}{r.rel_diff:>11.3e}{r.allowance:>11.3e}"
-                f"{f'{r.max_ulp:.3g}/{r.ulp_budget:g}':>12}{r.floor:>10.2e}{f'{r.mismatched}/{r.numel}':>13}{r.headroom:>10.3g}  "
-                f"{r.where:<10}{status}"
+                f"{f'{r.max_ulp:.3g}/{r.ulp_budget:g}':>12}{r.floor:>10.2e}{f'{r.mismatched}/{r.numel}':>13}"
+                f"{r.headroom:>10.3g}  {r.where:<10}{status}"
             )
         return "\n".join(lines)
 
@@ -132,7 +141,9 @@ def _check_params(params: Mapping) -> None:
         raise ChainUsageError("params must be a non-empty dict of name -> floating-point tensor")
     for k, p in params.items():
         if not isinstance(p, torch.Tensor) or not p.is_floating_point():
-            raise ChainUsageError(f"parameter {k!r} must be a floating-point tensor, not {getattr(p, 'dtype', type(p))}")
+            raise ChainUsageError(
+                f"parameter {k!r} must be a floating-point tensor, not {getattr(p, 'dtype', type(p))}"
+            )
 
 
 def _promotions(params: Mapping, ora: Oracle, fed: dict[str, set[str]]) -> list[str]:
@@ -182,7 +193,9 @@ def verify_chain(
                 )
         got = backward(fwd, **detached, **inputs)
     if not isinstance(got, Mapping):
-        raise ChainUsageError(f"the backward must return a dict of gradients by name; it returned a {type(got).__name__}")
+        raise ChainUsageError(
+            f"the backward must return a dict of gradients by name; it returned a {type(got).__name__}"
+        )
     known = [*ora.intermediates, *params]
     unknown = [k for k in got if k not in known and k != LOSS]
     if unknown:
@@ -205,7 +218,9 @@ def verify_chain(
         ora.loss.dtype,
         ora.loss.device,
         _promotions(params, ora, fed),
-        lambda name: finite_difference_witness(oracle or forward, detached, inputs, name, manual[name], ora.gradients[name]),
+        lambda name: finite_difference_witness(
+            oracle or forward, detached, inputs, name, manual[name], ora.gradients[name]
+        ),
         tuple(params),
     )
     return report

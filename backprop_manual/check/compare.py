@@ -108,8 +108,27 @@ def over_budget(m64: torch.Tensor, a: torch.Tensor, diff: torch.Tensor, budget: 
 def _identical(name: str, a64: torch.Tensor, shape: torch.Size, atol: float, rtol: float, budget: float) -> Row:
     """Manual equal to autograd bit for bit: every difference 0, `at` the least allowance (the smallest |autograd|)."""
     at = int(a64.abs().argmin())
-    return Row(name, label(name), symbol(name), "ok", "", at, unravel(at, shape), float(a64[at]), float(a64[at]),
-               atol + rtol * abs(float(a64[at])), 0.0, 0.0, 0, a64.numel(), True, 0.0, budget, math.inf, 0.0)
+    return Row(
+        name,
+        label(name),
+        symbol(name),
+        "ok",
+        "",
+        at,
+        unravel(at, shape),
+        float(a64[at]),
+        float(a64[at]),
+        atol + rtol * abs(float(a64[at])),
+        0.0,
+        0.0,
+        0,
+        a64.numel(),
+        True,
+        0.0,
+        budget,
+        math.inf,
+        0.0,
+    )
 
 
 def _shape_hint(manual: torch.Tensor, autograd: torch.Tensor) -> str:
@@ -136,7 +155,9 @@ def compare_tensor(
     if manual is None:
         return _unavailable(name, "missing", f"the backward returned no gradient for {name!r}", a.numel())
     if not isinstance(manual, torch.Tensor):
-        return _unavailable(name, "not a tensor", f"the backward returned a {type(manual).__name__}, not a tensor", a.numel())
+        return _unavailable(
+            name, "not a tensor", f"the backward returned a {type(manual).__name__}, not a tensor", a.numel()
+        )
     m = manual.detach()
     status, problem = "ok", ""
     if m.shape != a.shape:

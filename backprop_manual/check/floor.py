@@ -2,21 +2,21 @@
 
 A gradient that is zero in exact arithmetic (a bias that feeds a normalization, a shift that softmax cancels) is a
 sum of terms that cancel; in floating point it is rounding noise, ~eps·(their size), and any element-wise relative
-or ULP criterion fails on it. So the allowance grows with what flows in, not with the result:
+or ULP criterion fails on it. So the allowance grows with what flows in, not with the result. Two floors, each only
+the size beyond the element's own |dJ/dt_i| (which the ULP budget already covers), so that one element alone (the
+neuron's per-sample scalars) gets none:
 
-    S_t   = max over t's elements of  sqrt( E_r[ (sum_c J_{c,t}^T (dJ/dc ∘ r_c))^2 ] )   = max_i ||terms of i||_2
-    m_t   = max(1, sum_c numel(c) / numel(t))     the terms per element where t is summed into c (a bias, a shift)
-    floor = FLOOR_ULPS · eps(dtype) · max(0, sqrt(m_t) · S_t - |dJ/dt_i|)       (per sample in per-sample mode)
+    norm-wise:     FLOOR_ULPS · eps · max(0, max_j |dJ/dt_j| - |dJ/dt_i|)
+    cancellation:  FLOOR_ULPS · eps · max(0, sqrt(m_t) · S_t - |dJ/dt_i|)
+    S_t = max over t's elements of sqrt( E_r[ (sum_c J_{c,t}^T (dJ/dc ∘ r_c))^2 ] )    the terms' size, l2
+    m_t = max(1, sum_c numel(c) / numel(t))      terms per element where t is summed into c (a bias: the batch)
 
-where c runs over the names that consume t directly (check/graph.py), J_{c,t} is the Jacobian of c in t and r_c
-are random signs (Rademacher): E_r[(J^T (g∘r))_i^2] = sum_k J_ki^2 g_k^2, the squared size of the terms summed into
-element i, estimated with SIGNS draws (cyclic shifts of one draw: each still iid signs). Two sums of the same m terms in different orders differ by up to
-~sqrt(m)·eps·||terms||_2 (a random walk of m roundings), hence sqrt(m_t). For an elementwise step (the neuron: dJ/dz = dσ/dz · dJ/dσ) there is one
-term, S_t = |dJ/dt| exactly, and the floor stays below the ULP budget. It is measured only for a row that fails
-without it, and only after the cheaper norm-wise floor, FLOOR_ULPS · eps · max|dJ/dt| (rounding relative to the
-tensor's largest element: a matrix product's small entries carry its large ones' absolute error), has not
-excused it. For one element (the neuron's per-sample scalars) both stay below the ULP budget.
-Measurements: docs/your-own-derivation.md and tests/check/test_floor.py.
+(per sample in per-sample mode). c runs over the names that consume t directly (check/graph.py), J_{c,t} is the
+Jacobian of c in t and r_c are random signs: E_r[(J^T (g∘r))_i^2] = sum_k J_ki^2 g_k^2, estimated with SIGNS
+draws (cyclic shifts of one draw, each still iid signs). Two sums of the same m terms in different orders differ
+by up to ~sqrt(m)·eps·||terms||_2 (a random walk of m roundings), hence sqrt(m_t). A row is given the norm-wise
+floor only if it fails without it, and the cancellation floor (a batched vector-Jacobian product) only if it
+still fails. Measurements: docs/your-own-derivation.md and tests/check/test_floor.py.
 """
 
 import torch
@@ -31,7 +31,7 @@ FLOOR_ULPS = 8.0
 def cancellation_scale(
     t: torch.Tensor, fed: list[tuple[torch.Tensor, torch.Tensor]], *, per_sample: bool = False
 ) -> torch.Tensor:
-    """S_t (see above) from t's consumers `fed` = [(c, dJ/dc)], in the graph t was computed in; shape [] or [N, 1...]."""
+    """sqrt(m_t)·S_t (see above) from t's consumers `fed` = [(c, dJ/dc)], in t's graph; shape [] or [N, 1...]"""
     if not fed:
         return torch.zeros((), dtype=torch.float64, device=t.device)
     gen = torch.Generator(device=t.device).manual_seed(0)
@@ -40,8 +40,13 @@ def cancellation_scale(
         r = torch.randint(0, 2, (g.numel(),), generator=gen, device=g.device, dtype=torch.int8).to(g.dtype) * 2 - 1
         signs.append(torch.stack([r.roll(k * 7919).reshape(g.shape) for k in range(SIGNS)]))
     (v,) = torch.autograd.grad(  # all the draws at once (vmap over the leading dimension of the cotangents)
-        [c for c, _ in fed], [t], [g * r for (_, g), r in zip(fed, signs, strict=True)],
-        retain_graph=True, allow_unused=True, materialize_grads=True, is_grads_batched=True,
+        [c for c, _ in fed],
+        [t],
+        [g * r for (_, g), r in zip(fed, signs, strict=True)],
+        retain_graph=True,
+        allow_unused=True,
+        materialize_grads=True,
+        is_grads_batched=True,
     )
     total = (v.detach().to(torch.float64) ** 2).sum(0)
     terms = max(1.0, sum(c.numel() for c, _ in fed) / max(t.numel(), 1))

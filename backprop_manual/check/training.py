@@ -114,9 +114,7 @@ def verify_training(
             first = _compare(step, manual, reference, max_abs)
         else:
             _compare(step, manual, reference, max_abs)
-    return TrainingReport(
-        step + 1, max_abs, first, manual, {k: p.detach() for k, p in reference.items()}
-    )
+    return TrainingReport(step + 1, max_abs, first, manual, {k: p.detach() for k, p in reference.items()})
 
 
 def _unusable(grads, name: str, p: torch.Tensor, per_sample: bool) -> str:
@@ -138,8 +136,10 @@ def _unusable(grads, name: str, p: torch.Tensor, per_sample: bool) -> str:
 
 def _forward(forward: Callable, params: Mapping, batch: Mapping, per_sample: bool) -> dict:
     """One step's forward: per sample, one sample whose J may be a scalar or of shape [1] (a per-sample forward's)."""
-    out = call_forward(forward, params, batch, per_sample=False, samples=None) if not per_sample else forward(
-        **params, **batch
+    out = (
+        call_forward(forward, params, batch, per_sample=False, samples=None)
+        if not per_sample
+        else forward(**params, **batch)
     )
     if per_sample:
         loss = out.get(LOSS) if isinstance(out, Mapping) else None
@@ -162,4 +162,3 @@ def _compare(step: int, manual: dict, reference: dict, max_abs: dict) -> Parting
             ref = float(r.reshape(-1)[i])
             parted = Parting(step, k, index, float(m.reshape(-1)[i]), ref, atol + rtol * abs(ref))
     return parted
-

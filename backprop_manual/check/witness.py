@@ -38,7 +38,7 @@ class Witness:
 
     @property
     def wrong(self) -> str:
-        """"manual", "autograd" or "undecided": the side the witness says is wrong."""
+        """ "manual", "autograd" or "undecided": the side the witness says is wrong."""
         noise = self.error
         if self.off_manual > max(SIDING * self.off_autograd, noise):
             return "manual"

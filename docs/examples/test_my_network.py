@@ -1,7 +1,7 @@
-import torch
+
+from my_network import backward, example, forward
 
 import backprop_manual as bm
-from my_network import backward, example, forward
 
 
 def test_my_backward_matches_autograd(device, dtype):  # device, dtype: from backprop_manual's pytest plugin

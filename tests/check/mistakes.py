@@ -52,8 +52,12 @@ def float32_slip(fwd, W1, b1, W2, b2, X, y):
 MISTAKES = {
     "missing-+=-at-the-fan-out": (no_fan_out_sum, "h", "MISMATCH", None),
     "transposed-dW2": (changed(W2=lambda g, **e: (e["fwd"]["h"].T @ g["z2"]).T), "W2", "shape", None),
-    "forgotten-1/N": (changed(sigma=lambda g, fwd, y, **e: (fwd["sigma"] - y) / (fwd["sigma"] * (1 - fwd["sigma"]))),
-                      "sigma", "MISMATCH", None),
+    "forgotten-1/N": (
+        changed(sigma=lambda g, fwd, y, **e: (fwd["sigma"] - y) / (fwd["sigma"] * (1 - fwd["sigma"]))),
+        "sigma",
+        "MISMATCH",
+        None,
+    ),
     "float32-slip-in-float64": (float32_slip, "W1", "MISMATCH", torch.float64),
     "missing-gradient-b2": (changed(b2=None), "b2", "missing", None),
     "tanh'-as-1-h": (tanh_prime_as_1_minus_h, "zc", "MISMATCH", None),

@@ -8,8 +8,11 @@ from backprop_manual.check import ChainUsageError, verify_chain, verify_training
 from tests.check import two_layer as tl
 from tests.check.mistakes import MISTAKES
 
-SIZES = [pytest.param((64, 5, 16), id="N64_d5_H16"), pytest.param((569, 30, 64), id="N569_d30_H64"),
-         pytest.param((1, 3, 4), id="N1_d3_H4")]
+SIZES = [
+    pytest.param((64, 5, 16), id="N64_d5_H16"),
+    pytest.param((569, 30, 64), id="N569_d30_H64"),
+    pytest.param((1, 3, 4), id="N1_d3_H4"),
+]
 
 
 @pytest.mark.parametrize("seed", [0, 1], ids=lambda s: f"seed{s}")
@@ -136,14 +139,22 @@ def test_per_sample_mode_gives_each_samples_own_parameter_gradient(dtype):
     assert report.autograd["w"].shape == (7,), "one dJ_i/dw per sample, as the lesson's loop uses it"
     summed = verify_chain(neuron_forward, neuron_backward, params, inputs)
     torch.testing.assert_close(report.autograd["w"].sum(), summed.autograd["w"])
-    wrong = verify_chain(forward, lambda fwd, **a: {**backward(fwd, **a), "w": a["x"].mean() * backward(fwd, **a)["z"]},
-                         params, inputs, per_sample=True)
+    wrong = verify_chain(
+        forward,
+        lambda fwd, **a: {**backward(fwd, **a), "w": a["x"].mean() * backward(fwd, **a)["z"]},
+        params,
+        inputs,
+        per_sample=True,
+    )
     assert (wrong.first_divergence.name, wrong.first_divergence.index) == ("w", [0])
 
 
 def test_the_lessons_dtype_mix_says_torch_promoted_w_and_never_blames_autograd():
     x = torch.tensor([1.001], dtype=torch.float64)
-    params, inputs = {"w": torch.tensor(2.0), "b": torch.tensor(-2.0)}, {"x": x, "y": torch.ones(1, dtype=torch.float64)}
+    params, inputs = (
+        {"w": torch.tensor(2.0), "b": torch.tensor(-2.0)},
+        {"x": x, "y": torch.ones(1, dtype=torch.float64)},
+    )
     report = verify_chain(neuron_forward, neuron_backward, params, inputs)
     message = report.message()
     assert not report.ok
@@ -154,12 +165,17 @@ def test_the_lessons_dtype_mix_says_torch_promoted_w_and_never_blames_autograd()
 
 def test_a_missing_name_is_a_row_and_an_unknown_name_is_a_usage_error():
     params, inputs = neuron(torch.float64)
-    report = verify_chain(neuron_forward, lambda fwd, **a: {k: v for k, v in neuron_backward(fwd, **a).items()
-                                                              if k != "z"}, params, inputs)
+    report = verify_chain(
+        neuron_forward,
+        lambda fwd, **a: {k: v for k, v in neuron_backward(fwd, **a).items() if k != "z"},
+        params,
+        inputs,
+    )
     assert [(r.name, r.status) for r in report.rows if not r.ok][0] == ("z", "missing")
     with pytest.raises(ChainUsageError, match="'sigm', which is neither an intermediate of the forward"):
-        verify_chain(neuron_forward, lambda fwd, **a: {**neuron_backward(fwd, **a), "sigm": fwd["sigma"]},
-                     params, inputs)
+        verify_chain(
+            neuron_forward, lambda fwd, **a: {**neuron_backward(fwd, **a), "sigm": fwd["sigma"]}, params, inputs
+        )
 
 
 @pytest.mark.parametrize(
@@ -168,8 +184,11 @@ def test_a_missing_name_is_a_row_and_an_unknown_name_is_a_usage_error():
         pytest.param(lambda w, b, x, y: (w * x + b).sum(), "must return a dict", id="not-a-dict"),
         pytest.param(lambda w, b, x, y: {"z": w * x + b}, "has no 'loss'", id="no-loss"),
         pytest.param(lambda w, b, x, y: {"loss": (w * x + b)}, "must be a scalar", id="loss-not-reduced"),
-        pytest.param(lambda w, b, x, y: {"x2": x * 2, "loss": (w * x + b).sum()}, "'x2' does not depend",
-                     id="constant-intermediate"),
+        pytest.param(
+            lambda w, b, x, y: {"x2": x * 2, "loss": (w * x + b).sum()},
+            "'x2' does not depend",
+            id="constant-intermediate",
+        ),
     ],
 )
 def test_a_forward_that_cannot_be_verified_is_a_usage_error_naming_why(forward, message):
@@ -190,8 +209,9 @@ def test_nan_on_both_sides_is_never_agreement():
 @pytest.mark.parametrize("per_sample", [False, True], ids=["full-batch", "per-sample"])
 def test_training_with_the_hand_backward_follows_torch_optim_sgd(dtype, per_sample):
     params, inputs = tl.example(dtype, "cpu", N=32)
-    report = verify_training(tl.forward, tl.backward, params, inputs, lr=0.5, epochs=3 if per_sample else 30,
-                             per_sample=per_sample)
+    report = verify_training(
+        tl.forward, tl.backward, params, inputs, lr=0.5, epochs=3 if per_sample else 30, per_sample=per_sample
+    )
     report.assert_ok()
     assert report.steps == (3 * 32 if per_sample else 30)
     moved = max(float((report.manual[k] - params[k]).abs().max()) for k in params)
@@ -229,15 +249,19 @@ def test_per_sample_training_takes_a_per_sample_forward_as_it_is(dtype):
         pytest.param(lambda g: {k: v for k, v in g.items() if k != "b2"}, "no gradient for it", id="missing"),
         pytest.param(lambda g: {**g, "b2": float(g["b2"])}, "a float, not a tensor", id="not-a-tensor"),
         pytest.param(lambda g: {**g, "W2": g["W2"].T}, "shape [1, 16], the parameter [16, 1]", id="transposed"),
-        pytest.param(lambda g: {**g, "W2": g["W2"].float()}, "torch.float32 on cpu, the parameter torch.float64",
-                     id="float32-slip"),
+        pytest.param(
+            lambda g: {**g, "W2": g["W2"].float()},
+            "torch.float32 on cpu, the parameter torch.float64",
+            id="float32-slip",
+        ),
         pytest.param(lambda g: {**g, "W2": g["W2"] * torch.nan}, "not finite", id="nan"),
     ],
 )
 def test_training_parts_at_a_gradient_it_cannot_use_as_derived_never_reshaping_or_casting_it(change, problem):
     params, inputs = tl.example(torch.float64, "cpu", N=32)
-    report = verify_training(tl.forward, lambda fwd, **a: change(tl.backward(fwd, **a)), params, inputs, lr=0.5,
-                             epochs=3)
+    report = verify_training(
+        tl.forward, lambda fwd, **a: change(tl.backward(fwd, **a)), params, inputs, lr=0.5, epochs=3
+    )
     assert not report.ok
     assert report.first.step == 0 and report.first.parameter in ("b2", "W2")
     assert problem in report.summary()
