@@ -1,4 +1,3 @@
-
 from my_network import backward, example, forward
 
 import backprop_manual as bm
