@@ -5,14 +5,19 @@ available device, float32 and float64. `backprop-manual verify --help` and `back
 the options. `--derivation NAME|FILE.py` verifies (or trains) a shipped derivation or your own file instead of the
 lesson's neuron on a CSV; `backprop-manual derivations` lists the shipped ones.
 
-Exit codes: 0 all agree, 1 a mismatch, 2 bad input or usage (the message says what; nothing is written).
+Exit codes: 0 all agree, 1 a mismatch, 2 bad input or usage (the message says what; nothing is written), 3 a bug
+in backprop-manual itself (one line saying so; BACKPROP_MANUAL_DEBUG=1 shows the traceback), 130 interrupted,
+141 stdout closed early (`backprop-manual | head -1`: quiet, not verified to the end).
 """
 
 import argparse
 import math
+import os
 import sys
+import traceback
+from pathlib import Path
 
-from backprop_manual.commands import DTYPES, UsageError, run_train, run_verify
+from backprop_manual.commands import DTYPES, MAX_TRAJECTORY_STEPS, UsageError, check_values, run_train, run_verify
 from backprop_manual.csv_input import CHUNK_ROWS, DataError
 from backprop_manual.data import CELL_DATA
 from backprop_manual.derivation_commands import DEFAULT_LR, run_list
@@ -27,6 +32,7 @@ NEURON_DEFAULTS = {
     "data": str(CELL_DATA),
     "feature": "mean_area",
     "target": "is_cancerous",
+    "index_col": None,
     "w0": 2.0,
     "b0": -2.0,
     "lr": 1e-4,
@@ -34,7 +40,9 @@ NEURON_DEFAULTS = {
     "samples": SAMPLES_CAP,
     "plot": None,
 }
-NEURON_ONLY = ("data", "feature", "target", "w0", "b0", "trajectory_samples", "samples", "plot")
+NEURON_ONLY = ("data", "feature", "target", "index_col", "w0", "b0", "trajectory_samples", "samples", "plot")
+PIPE_CLOSED = 141  # 128 + SIGPIPE, what a shell reports for `yes | head -1`: not 0, the run did not finish
+BUG = 3  # an unexpected exception: never 1, which means a real disagreement
 
 VERIFY = f"""Verify the hand-derived gradients against autograd: every intermediate (dJ/dsigma, dJ/dz, dJ/dw, dJ/db)
 of every sample of the CSV, read {CHUNK_ROWS:,} rows at a time (any length, in bounded memory), on each device and
@@ -44,7 +52,9 @@ epochs: about an hour), so the trajectory trains on the first --trajectory-sampl
 569 of the bundled data), `all` to mean every row. The gradients are always checked on every row. A progress
 bar shows on a terminal, none in a pipe or a CI log.
 
-Exit codes: 0 all agree, 1 a mismatch (the first divergent intermediate is named), 2 bad input or usage."""
+Exit codes: 0 all agree, 1 a mismatch (the first divergent intermediate is named), 2 bad input or usage (also:
+--device all without CUDA, a value that does not fit the dtype, a trajectory that overflows in both loops), 3 a
+bug in backprop-manual."""
 
 TRAIN = """Train with the manual loop and with torch.nn + MSELoss + optim.SGD side by side, from the same (w0, b0), on
 the first --samples rows of the CSV: 1000 by default (a step of both loops takes ~0.2 ms on a CPU core, so a
@@ -54,25 +64,34 @@ epoch of both loops and |manual - autograd| of w and b per step on a log scale, 
 apart (needs the extra: pip install 'backprop-manual[plot]'). A progress bar shows on a terminal only.
 
 Exit codes: 0 the loops agree at every step, 1 they part (the first epoch, sample, parameter is named), 2 bad input
-or usage."""
+or usage, 3 a bug in backprop-manual."""
 
 DERIVATION_HELP = f"""--derivation NAME|FILE.py: instead of the neuron on a CSV, a shipped derivation (backprop-manual
 derivations lists them) or your own file defining forward, backward and example(dtype, device), optionally
 PER_SAMPLE = True and LR (docs/your-own-derivation.md). Its example gives the parameters and the data, so --data,
---feature, --target, --w0, --b0, --trajectory-samples, --samples and --plot are refused with it. Training: --epochs
-(default 20) epochs of SGD, a full-batch step each (one per sample with PER_SAMPLE), at --lr, else the module's LR,
-else {DEFAULT_LR:g}."""
+--feature, --target, --index-col, --w0, --b0, --trajectory-samples, --samples and --plot are refused with it.
+Training: --epochs (default 20) epochs of SGD, a full-batch step each (one per sample with PER_SAMPLE), at --lr,
+else the module's LR, else {DEFAULT_LR:g}."""
 
 LIST = "The shipped derivations, one a line: the name (for --derivation), then what it derives."
 
-CSV_HELP = """CSV: a header line, then one row per sample; comma-separated, UTF-8. The first column is the sample
-index (as in the lesson's cell_data-2.csv) unless it is --feature or --target; then samples are numbered from 0."""
+CSV_HELP = """CSV: a header line, then one row per sample; comma-separated, UTF-8. As in pandas, the first column is
+the sample index when its header cell is empty (as pandas' to_csv writes it, like the bundled data), or the column
+--index-col names; otherwise samples are numbered from 0."""
 
 
 def positive_int(text: str) -> int:
     if not text.strip().isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text!r}")
     return int(text)
+
+
+def epochs(text: str) -> int:
+    """Each epoch is at least one training step, all of them kept: bounded before any work (commands.check_steps)."""
+    n = positive_int(text)
+    if n > MAX_TRAJECTORY_STEPS:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_TRAJECTORY_STEPS:,}, not {text!r}")
+    return n
 
 
 def count_or_all(text: str) -> int | None:
@@ -89,19 +108,32 @@ def finite(text: str) -> float:
     return value
 
 
+def learning_rate(text: str) -> float:
+    value = finite(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, not {text!r}")
+    return value
+
+
 def common() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     p.add_argument("--data", default=NOT_GIVEN, metavar="CSV", help="default: the bundled cell data, 569 samples")
     p.add_argument("--feature", default=NOT_GIVEN, metavar="COL", help="the numeric feature column (default mean_area)")
     p.add_argument("--target", default=NOT_GIVEN, metavar="COL", help="the 0/1 target column (default is_cancerous)")
     p.add_argument(
+        "--index-col",
+        default=NOT_GIVEN,
+        metavar="COL",
+        help="the column of the samples' ids (default: the first, if its header cell is empty; else 0, 1, ...)",
+    )
+    p.add_argument(
         "--w0", type=finite, default=NOT_GIVEN, help="w to check the gradients at and to train from (default 2)"
     )
     p.add_argument("--b0", type=finite, default=NOT_GIVEN, help="b, likewise (default -2)")
-    p.add_argument("--epochs", type=positive_int, default=20, help="epochs of training (default 20)")
+    p.add_argument("--epochs", type=epochs, default=20, help="epochs of training (default 20)")
     p.add_argument(
         "--lr",
-        type=finite,
+        type=learning_rate,
         default=NOT_GIVEN,
         metavar="ETA",
         help=f"learning rate eta (default 1e-4; --derivation: LR, else {DEFAULT_LR:g})",
@@ -111,7 +143,8 @@ def common() -> argparse.ArgumentParser:
 
 
 def settle(args: argparse.Namespace) -> None:
-    """The neuron's defaults where it is the neuron; with --derivation, a UsageError for any of its options given."""
+    """The neuron's defaults where it is the neuron; with --derivation, a UsageError for any of its options given.
+    Then the numbers that must fit the dtypes asked for."""
     derivation = getattr(args, "derivation", None)
     given = [f"--{k.replace('_', '-')}" for k in NEURON_ONLY if getattr(args, k, NOT_GIVEN) is not NOT_GIVEN]
     if derivation is not None and given:
@@ -122,6 +155,8 @@ def settle(args: argparse.Namespace) -> None:
     for k, v in list(vars(args).items()):
         if v is NOT_GIVEN:
             setattr(args, k, NEURON_DEFAULTS[k] if derivation is None else None)
+    if args.command in ("verify", "train"):
+        check_values(args)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -143,7 +178,12 @@ def parser() -> argparse.ArgumentParser:
         "  backprop-manual verify --data mine.csv --feature area --target label --json out/verdict.json\n"
         "  backprop-manual verify --derivation softmax\n  backprop-manual verify --derivation mine.py --device cpu",
     )
-    v.add_argument("--device", choices=("cpu", "cuda", "all"), default="all", help="default: every available device")
+    v.add_argument(
+        "--device",
+        choices=("cpu", "cuda", "all"),
+        help="default: every available device (CUDA, if absent, is reported as not verified); all: cpu and cuda, "
+        "exit 2 without CUDA",
+    )
     v.add_argument("--dtype", choices=(*DTYPES, "all"), default="all", help="default: float32 and float64")
     v.add_argument("--json", metavar="PATH", help="write the verdict there, as JSON, for CI (its folder must exist)")
     v.add_argument(
@@ -191,6 +231,17 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
         argv = ["verify", *argv]  # no command: the main job
     try:
+        code = run(argv)
+        sys.stdout.flush()  # a closed pipe is found here, not by the interpreter at exit (with a traceback)
+        return code
+    except BrokenPipeError:  # `backprop-manual | head -1`: the reader has gone; end quietly, not verified to the end
+        quiet_stdout()
+        return PIPE_CLOSED
+
+
+def run(argv: list[str]) -> int:
+    command = f"backprop-manual {argv[0] if argv[0] in COMMANDS else ''}".rstrip()
+    try:
         args = parser().parse_args(argv)
     except SystemExit as e:  # argparse has printed the help (0) or the usage and the error (2)
         return int(e.code or 0)
@@ -198,11 +249,40 @@ def main(argv: list[str] | None = None) -> int:
         settle(args)
         return args.run(args)
     except (UsageError, DataError, MatplotlibMissing) as e:
-        print(f"backprop-manual {args.command}: error: {e}", file=sys.stderr)
+        print(f"{command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"backprop-manual {args.command}: interrupted", file=sys.stderr)
+        print(f"{command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        raise
+    except Exception as e:
+        if os.environ.get("BACKPROP_MANUAL_DEBUG", "") not in ("", "0"):
+            raise
+        print(f"{command}: {bug(e)}", file=sys.stderr)
+        return BUG
+
+
+def bug(e: Exception) -> str:
+    """One line: what was raised, where, that it is a bug here and where to report it."""
+    frames = traceback.extract_tb(e.__traceback__)
+    at = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    text = str(e).strip().splitlines()
+    return (
+        f"internal error: {type(e).__name__}{': ' + text[0] if text else ''}{at}. This is a bug in backprop-manual, "
+        "not in your gradients or input: report it to the backprop_manual project (README.md) with the command "
+        "line and this message (BACKPROP_MANUAL_DEBUG=1 shows the traceback)"
+    )
+
+
+def quiet_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush does not fail again (Python's recipe,
+    docs.python.org/3/library/signal.html#note-on-sigpipe)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (AttributeError, OSError, ValueError):  # stdout is not a file (a test's capture): nothing to flush
+        pass
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from backprop_manual.check import ChainReport, ChainUsageError, TrainingReport, 
 from backprop_manual.commands import DTYPES, UsageError, check_output, devices
 from backprop_manual.derivations import SHIPPED
 from backprop_manual.derivations.batch_form import batch_form
+from backprop_manual.verdict import finite_or_null
 
 DEFAULT_LR = 0.1  # when neither --lr nor the module's LR says
 SCHEMA = 1  # the --json document's layout (docs/cli.md); raised when a key changes meaning or goes
@@ -187,7 +188,7 @@ def run_verify(args: argparse.Namespace) -> int:
     combos = [(device, dtype) for device in on for dtype in (list(DTYPES) if args.dtype == "all" else [args.dtype])]
     points = {(device, dtype): point(d, dtype, device) for device, dtype in combos}  # a bad example: before output
     print(f"backprop_manual: hand backward vs autograd, in chain order; {describe(d, args, lr, lr_from)}")
-    if args.device == "all" and "cuda" not in on:
+    if args.device is None and "cuda" not in on:
         print("cuda: not available on this machine (torch.cuda.is_available() is False): not verified")
     runs = []
     for (device, dtype), (params, inputs) in points.items():
@@ -207,17 +208,6 @@ def run_verify(args: argparse.Namespace) -> int:
     if args.json:
         write(args.json, verdict(args, d, on, lr, lr_from, runs))
     return 0 if ok else 1
-
-
-def finite_or_null(value):
-    """JSON has no NaN or inf: null, recursively."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: finite_or_null(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [finite_or_null(v) for v in value]
-    return value
 
 
 def run(device: str, dtype: str, report: ChainReport, training: TrainingReport) -> dict:
@@ -249,7 +239,7 @@ def verdict(args, d: Derivation, on: list[str], lr: float, lr_from: str, runs: l
         "command": "backprop-manual verify",
         "derivation": {"name": d.name, "source": d.source, "per_sample": d.per_sample},
         "training": {"epochs": args.epochs, "lr": lr, "lr_from": lr_from},
-        "devices_not_available": [x for x in ("cpu", "cuda") if args.device == "all" and x not in on],
+        "devices_not_available": [x for x in ("cpu", "cuda") if args.device is None and x not in on],
         "torch": torch.__version__,
         "runs": runs,
     }

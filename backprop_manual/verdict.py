@@ -1,8 +1,10 @@
-"""The verdict as JSON, for CI: per device, dtype and intermediate, and for the trajectory.
+"""The verdict as JSON, for CI: per device, dtype and intermediate, and for the trajectory (docs/cli.md, every key).
 
 Rows are serialised generically (dataclasses.asdict of compare.Row and trajectory.Divergence), so a field added to
-them appears here without a change. Non-finite floats (a relative difference over an autograd value of 0 is inf)
-are written as the strings "nan", "inf", "-inf": the file stays strict JSON.
+them appears here without a change; only the row's place is renamed: `position` (its 0-based position among the
+file's rows) and `sample_id` (its index value, what the tables show) stand for Row's `at` and `index` and for
+Divergence's `sample`. Non-finite floats (a headroom of inf: the difference is exactly 0) are written as null: the
+file stays strict JSON, as with --derivation. SCHEMA goes up when a key changes meaning or goes away.
 """
 
 import json
@@ -16,13 +18,16 @@ from backprop_manual.streaming import StreamedVerification
 from backprop_manual.trajectory import TrajectoryReport
 from backprop_manual.verify import Verification
 
+SCHEMA = 2  # 1: the unversioned layout before, with ok, at and index beside status and sample_id, inf as "inf"
+PLACE = ("at", "index")  # Row's own place fields, replaced by position and sample_id
+
 
 def intermediates(s: StreamedVerification, v: Verification) -> list[dict]:
-    """v: s.verification(), whose `at` counts among the kept samples; here it counts from the file's first row."""
+    """v: s.verification(), whose `at` counts among the kept samples; position counts from the file's first row."""
     return [
         {
-            **asdict(r),
-            "at": s.kept.positions[r.at],
+            **{k: value for k, value in asdict(r).items() if k not in PLACE},
+            "position": s.kept.positions[r.at],
             "sample_id": v.ids[r.at],
         }
         for r in v.report.rows
@@ -30,8 +35,19 @@ def intermediates(s: StreamedVerification, v: Verification) -> list[dict]:
 
 
 def trajectory(t: TrajectoryReport, ids: list[int]) -> dict:
-    first = None if t.first is None else {**asdict(t.first), "sample_id": ids[t.first.sample]}
-    return {"ok": t.ok, "steps": t.steps, "max_abs_diff": t.max_abs, "first_divergence": first}
+    def step(d) -> dict | None:
+        if d is None:
+            return None
+        fields = {k: value for k, value in asdict(d).items() if k != "sample"}
+        return {**fields, "position": d.sample, "sample_id": ids[d.sample]}
+
+    return {
+        "status": t.status,
+        "steps": t.steps,
+        "max_abs_diff": t.max_abs,
+        "first_divergence": step(t.first),
+        "overflow": step(t.overflow),
+    }
 
 
 def run(
@@ -42,7 +58,7 @@ def run(
     return {
         "device": device,
         "dtype": dtype,
-        "ok": v.ok and t.ok,
+        "status": "MISMATCH" if not v.ok else t.status,
         "samples": s.samples,
         "first_divergent_intermediate": None if first is None else first.label,
         "intermediates": intermediates(s, v),
@@ -50,23 +66,32 @@ def run(
     }
 
 
-def finite_or_text(value):
-    """JSON has no NaN or inf: write them as text, recursively."""
+def finite_or_null(value):
+    """JSON has no NaN or inf: null, recursively."""
     if isinstance(value, float) and not math.isfinite(value):
-        return str(value)  # "nan", "inf" or "-inf"
+        return None
     if isinstance(value, dict):
-        return {k: finite_or_text(v) for k, v in value.items()}
+        return {k: finite_or_null(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [finite_or_text(v) for v in value]
+        return [finite_or_null(v) for v in value]
     return value
 
 
 def verdict(context: dict, runs: list[dict]) -> dict:
-    ok = all(r["ok"] for r in runs)
-    return {"ok": ok, "exit_code": 0 if ok else 1, **context, "torch": torch.__version__, "runs": runs}
+    """status MISMATCH (exit code 1) if any run disagrees, else ok (0). An overflow without a mismatch is not
+    written: the command exits 2 before."""
+    mismatch = any(r["status"] == "MISMATCH" for r in runs)
+    return {
+        "schema": SCHEMA,
+        "status": "MISMATCH" if mismatch else "ok",
+        "exit_code": 1 if mismatch else 0,
+        **context,
+        "torch": torch.__version__,
+        "runs": runs,
+    }
 
 
 def write(path: str | Path, document: dict) -> None:
     """Called once the run is over: bad input exits before, leaving an earlier verdict as it was."""
-    text = json.dumps(finite_or_text(document), indent=2, ensure_ascii=False)  # finite_or_text: strict JSON
+    text = json.dumps(finite_or_null(document), indent=2, ensure_ascii=False, allow_nan=False)
     Path(path).write_text(text + "\n", encoding="utf-8")

@@ -8,6 +8,7 @@ import functools
 import io
 import json
 import sys
+from dataclasses import replace
 
 import pandas as pd
 import pytest
@@ -68,15 +69,19 @@ def test_verify_prints_the_failure_message_and_says_mismatch(csv, capsys, monkey
     argv = ["verify", "--data", str(csv), "--feature", "area", "--target", "label", *START, "--device", "cpu"]
     assert main([*argv, "--dtype", "float64"]) == 1
     out = capsys.readouterr().out
-    verification = verify_gradients(*tensors(torch.float64), ids=list(range(5)))
+    verification = replace(
+        verify_gradients(*tensors(torch.float64), ids=list(range(5))), feature="area", target="label"
+    )
+    assert "(x = area = " in verification.message() and ", y = label = " in verification.message(), "the CSV's names"
     assert not verification.ok and f"\ncpu float64: 5 samples\n{verification.message()}\n" in out
     assert out.endswith("\nMISMATCH: see the tables above\n")
 
 
 def test_verify_on_every_device_says_which_are_missing_in_the_output_and_the_verdict(csv, tmp_path, capsys):
+    """No --device: every available one, and CUDA, if absent, said to be not verified (an explicit all needs it)."""
     verdict = tmp_path / "verdict.json"
     argv = ["verify", "--data", str(csv), "--feature", "area", "--target", "label", *START, "--dtype", "float64"]
-    assert main([*argv, "--device", "all", "--json", str(verdict), "--trajectory-samples", "4"]) == 0
+    assert main([*argv, "--json", str(verdict), "--trajectory-samples", "4"]) == 0
     out = capsys.readouterr().out
     document = json.loads(verdict.read_text())
     missing = [] if torch.cuda.is_available() else ["cuda"]
@@ -86,10 +91,11 @@ def test_verify_on_every_device_says_which_are_missing_in_the_output_and_the_ver
     ]
     context = {k: v for k, v in document.items() if k not in ("runs", "torch")}
     assert context == {
-        "ok": True,
+        "schema": 2,
+        "status": "ok",
         "exit_code": 0,
         "command": "backprop-manual verify",
-        "data": {"path": str(csv), "feature": "area", "target": "label", "samples": 5},
+        "data": {"path": str(csv), "feature": "area", "target": "label", "index_col": None, "samples": 5},
         "w0": 1.5,
         "b0": -0.5,
         "trajectory": {"epochs": 2, "lr": 0.01, "samples": 4},

@@ -28,11 +28,12 @@ def test_the_verdict_holds_every_row_as_verified(tmp_path, capsys):
     verdict = tmp_path / "verdict.json"
     assert main([*ONE_EPOCH, "--json", str(verdict)]) == 0
     document = strict_json(verdict)
-    assert (document["ok"], document["exit_code"]) == (True, 0)
+    assert (document["schema"], document["status"], document["exit_code"]) == (2, "ok", 0)
     assert document["data"] == {
         "path": str(CELL_DATA),
         "feature": "mean_area",
         "target": "is_cancerous",
+        "index_col": None,  # the first column, its header cell empty: the index, by pandas' convention
         "samples": 569,
     }
     assert [(r["device"], r["dtype"]) for r in document["runs"]] == [("cpu", "float32"), ("cpu", "float64")]
@@ -41,15 +42,17 @@ def test_the_verdict_holds_every_row_as_verified(tmp_path, capsys):
         w, b = torch.tensor(2.0, dtype=dtype), torch.tensor(-2.0, dtype=dtype)
         expected = verify_gradients(w, b, data.X, data.y, ids=data.ids).report.rows
         for row, r in zip(run["intermediates"], expected, strict=True):
-            as_text = {k: "inf" if v == math.inf else v for k, v in asdict(r).items()}  # JSON has no inf
-            assert {k: row[k] for k in as_text} == as_text, r.name
-            assert (row["status"], row["symbol"], row["sample_id"]) == ("ok", r.symbol, r.at)
-        assert run["first_divergent_intermediate"] is None
+            as_null = {k: None if v == math.inf else v for k, v in asdict(r).items() if k not in ("at", "index")}
+            assert {k: row[k] for k in as_null} == as_null, r.name  # JSON has no inf: null
+            # the bundled file's index is its row number: the id and the position agree here
+            assert (row["status"], row["symbol"], row["position"], row["sample_id"]) == ("ok", r.symbol, r.at, r.at)
+        assert (run["status"], run["first_divergent_intermediate"]) == ("ok", None)
         assert run["trajectory"] == {
-            "ok": True,
+            "status": "ok",
             "steps": 569,
             "max_abs_diff": {"w": 0.0, "b": 0.0},
             "first_divergence": None,
+            "overflow": None,
         }
 
 
@@ -59,8 +62,8 @@ def test_rows_are_serialised_generically(tmp_path, capsys):
     assert main([*ONE_EPOCH, "--dtype", "float64", "--json", str(verdict)]) == 0
     (run,) = strict_json(verdict)["runs"]
     for row in run["intermediates"]:
-        assert set(row) == {f.name for f in fields(Row)} | {"symbol", "status", "sample_id"}
-    assert run["intermediates"][0]["headroom"] == "inf", "dJ/dσ agrees exactly: infinite headroom, as text"
+        assert set(row) == {f.name for f in fields(Row)} - {"at", "index"} | {"position", "sample_id"}
+    assert run["intermediates"][0]["headroom"] is None, "dJ/dσ agrees exactly: infinite headroom, null"
 
 
 def test_a_mismatch_in_the_verdict(monkeypatch, tmp_path, capsys):
@@ -69,13 +72,14 @@ def test_a_mismatch_in_the_verdict(monkeypatch, tmp_path, capsys):
     verdict = tmp_path / "verdict.json"
     assert main([*ONE_EPOCH, "--dtype", "float32", "--json", str(verdict)]) == 1
     document = strict_json(verdict)
-    assert (document["ok"], document["exit_code"]) == (False, 1)
+    assert (document["status"], document["exit_code"]) == ("MISMATCH", 1)
     (run,) = document["runs"]
-    assert run["first_divergent_intermediate"] == "delta_J_delta_z"
+    assert (run["status"], run["first_divergent_intermediate"]) == ("MISMATCH", "delta_J_delta_z")
     assert [r["status"] for r in run["intermediates"]] == ["ok", "MISMATCH", "MISMATCH", "MISMATCH"]
-    assert run["intermediates"][1]["at"] == 0 and run["intermediates"][1]["abs_diff"] > 0.25
+    assert run["intermediates"][1]["position"] == 0 and run["intermediates"][1]["abs_diff"] > 0.25
+    assert run["trajectory"]["status"] == "MISMATCH"
     first = run["trajectory"]["first_divergence"]
-    assert (first["epoch"], first["sample"], first["parameter"], first["sample_id"]) == (0, 0, "w", 0)
+    assert (first["epoch"], first["position"], first["parameter"], first["sample_id"]) == (0, 0, "w", 0)
     assert abs(first["manual"] - first["reference"]) > first["allowance"]
 
 
