@@ -1,4 +1,6 @@
-"""Put what a benchmark reader needs to compare machines into pytest-benchmark's JSON: torch and the GPU."""
+"""Put what a benchmark reader needs to compare machines into pytest-benchmark's JSON: torch, the GPU and the number
+of threads torch's CPU ops use (OMP_NUM_THREADS sets it; on a shared machine it decides whether a median means
+anything: docs/benchmarks.md)."""
 
 import torch
 
@@ -6,3 +8,4 @@ import torch
 def pytest_benchmark_update_json(config, benchmarks, output_json):
     output_json["torch"] = torch.__version__
     output_json["gpu"] = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
+    output_json["torch_threads"] = torch.get_num_threads()
