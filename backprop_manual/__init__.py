@@ -7,7 +7,6 @@ dJ/dsigma = 2 (sigma - y);  dJ/dz = sigma (1 - sigma) Â· dJ/dsigma;  dJ/dw = x Â
 """
 
 from backprop_manual.check import ChainReport, ChainUsageError, TrainingReport, verify_chain, verify_training
-
 from backprop_manual.data import load_cell_data
 from backprop_manual.forward import activation_fn, cost_fn, linear_fn
 from backprop_manual.lesson import lesson_loop

@@ -12,7 +12,9 @@ from torch.func import grad, vmap
 from backprop_manual.reference import autograd_gradients
 
 
-def manual_per_sample(w: torch.Tensor, b: torch.Tensor, X: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def manual_per_sample(
+    w: torch.Tensor, b: torch.Tensor, X: torch.Tensor, y: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(dJ/dw, dJ/db) per sample = (x · dJ/dz, dJ/dz), dJ/dz = y_hat (1 - y_hat) · 2 (y_hat - y), vectorized
 
     passes.gradients computes the same (bit for bit, tests/test_loop_variants.py) but also keeps J and dJ/dsigma;
@@ -23,7 +25,9 @@ def manual_per_sample(w: torch.Tensor, b: torch.Tensor, X: torch.Tensor, y: torc
     return X * delta_J_delta_z, delta_J_delta_z
 
 
-def autograd_per_sample(w: torch.Tensor, b: torch.Tensor, X: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def autograd_per_sample(
+    w: torch.Tensor, b: torch.Tensor, X: torch.Tensor, y: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(dJ/dw, dJ/db) per sample from one backward() of the summed cost over per-sample leaves"""
     g = autograd_gradients(w, X, b, y)
     return g.delta_J_delta_w, g.delta_J_delta_b
@@ -36,6 +40,8 @@ def _one_sample_cost(w: torch.Tensor, b: torch.Tensor, x: torch.Tensor, y: torch
 _vmap_grad = vmap(grad(_one_sample_cost, argnums=(0, 1)), in_dims=(None, None, 0, 0))
 
 
-def vmap_per_sample(w: torch.Tensor, b: torch.Tensor, X: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def vmap_per_sample(
+    w: torch.Tensor, b: torch.Tensor, X: torch.Tensor, y: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(dJ/dw, dJ/db) per sample = vmap(grad(J))"""
     return _vmap_grad(w, b, X, y)

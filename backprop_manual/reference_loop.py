@@ -22,9 +22,7 @@ def nn_sgd_descent(
 ) -> Descent:
     """net = Linear(1, 1) then Sigmoid, starting at (w, b); per sample: zero_grad, forward, backward, step."""
     check_neuron_inputs(w, b, X, y)
-    net = torch.nn.Sequential(
-        torch.nn.Linear(1, 1, device=X.device, dtype=X.dtype), torch.nn.Sigmoid()
-    )
+    net = torch.nn.Sequential(torch.nn.Linear(1, 1, device=X.device, dtype=X.dtype), torch.nn.Sigmoid())
     linear = net[0]
     with torch.no_grad():
         linear.weight.copy_(w)

@@ -38,7 +38,7 @@ class Triage:
 
     @property
     def wrong(self) -> str:
-        """"manual", "autograd" or "undecided": the side the witness says is wrong."""
+        """ "manual", "autograd" or "undecided": the side the witness says is wrong."""
         if self.off_manual > SIDING * self.off_autograd:
             return "manual"
         if self.off_autograd > SIDING * self.off_manual:

@@ -133,7 +133,11 @@ def verify_gradients(
     ids = list(ids) if ids is not None else list(range(X.numel()))
     if reference is autograd_gradients:
         report = verify_chain(
-            lesson_forward, lesson_backward(manual), {"w": w, "b": b}, {"x": X, "y": y}, per_sample=True,
+            lesson_forward,
+            lesson_backward(manual),
+            {"w": w, "b": b},
+            {"x": X, "y": y},
+            per_sample=True,
             oracle=oracle_forward,
         )
         m, a = (Gradients(*(side[NAMES[f]] for f in CHAIN)) for side in (report.manual, report.autograd))

@@ -11,8 +11,8 @@ torch.cuda.synchronize(), or it would time the launch, not the work. Results are
 import pytest
 import torch
 
-from backprop_manual.bench_report import AUTOGRAD, FLOOR, GRAPH, LESSON, MANUAL, NN_SGD, VECTORIZED
 from backprop_manual.autograd_loop import autograd_descent, autograd_step
+from backprop_manual.bench_report import AUTOGRAD, FLOOR, GRAPH, LESSON, MANUAL, NN_SGD, VECTORIZED
 from backprop_manual.data import load_cell_data
 from backprop_manual.float_loop import float_descent
 from backprop_manual.fused_loop import fused_descent, manual_step
@@ -111,7 +111,15 @@ def test_step_cuda_graph(benchmark, device, data, params):
 
 def test_epoch_manual(benchmark, device, data, params):
     n = len(data.ids)
-    timed(benchmark, device, "epoch", MANUAL, n, lambda: gradient_descent(*params, data.X, data.y, eta=ETA, epochs=1), role="manual")
+    timed(
+        benchmark,
+        device,
+        "epoch",
+        MANUAL,
+        n,
+        lambda: gradient_descent(*params, data.X, data.y, eta=ETA, epochs=1),
+        role="manual",
+    )
 
 
 def test_epoch_fused(benchmark, device, data, params):
@@ -173,4 +181,12 @@ def test_floor_python_floats(benchmark, device):
         pytest.skip("plain Python floats run on no device: the floor is measured once, under [cpu]")
     data = load_cell_data()
     X, y = data.X.tolist(), data.y.tolist()
-    timed(benchmark, device, "floor", FLOOR, len(X), lambda: float_descent(2.0, -2.0, X, y, eta=ETA, epochs=1), role="floor")
+    timed(
+        benchmark,
+        device,
+        "floor",
+        FLOOR,
+        len(X),
+        lambda: float_descent(2.0, -2.0, X, y, eta=ETA, epochs=1),
+        role="floor",
+    )

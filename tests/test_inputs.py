@@ -13,7 +13,11 @@ W, B = torch.tensor(2.0, dtype=torch.float64), torch.tensor(-2.0, dtype=torch.fl
 @pytest.mark.parametrize(
     "args, message",
     [
-        pytest.param((torch.tensor(2.0), B, CELL_DATA.X, CELL_DATA.y), "w is torch.float32 but X is torch.float64", id="lessons-float32-w"),
+        pytest.param(
+            (torch.tensor(2.0), B, CELL_DATA.X, CELL_DATA.y),
+            "w is torch.float32 but X is torch.float64",
+            id="lessons-float32-w",
+        ),
         pytest.param((W, B, CELL_DATA.X.reshape(-1, 1), CELL_DATA.y), "use X.squeeze(1)", id="lessons-Nx1-X"),
         pytest.param((W.reshape(1), B, CELL_DATA.X, CELL_DATA.y), "w must be a 0-d tensor", id="w-shape-1"),
         pytest.param((W, B, CELL_DATA.X, CELL_DATA.y[:5]), "y must have X's shape", id="short-y"),

@@ -1,8 +1,8 @@
 """Tests of the tests: deliberately wrong derivations, each run through the verification on the whole cell data set.
 Each must fail, blame the right intermediate first, and be triaged onto the right side by the witness."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import pytest
 import torch
@@ -49,60 +49,104 @@ MUTANTS = {
     # dJ/dsigma = 2 (sigma - y)
     "factor-2-dropped": Mutant(F64, CHAIN[0], ALL_WRONG, "assert_close", {"delta_J_delta_sigma": lambda s, y: s - y}),
     "sign-flipped": Mutant(F32, CHAIN[0], ALL_WRONG, "assert_close", {"delta_J_delta_sigma": lambda s, y: 2 * (y - s)}),
-    "lessons-sum-over-the-batch": Mutant(F64, CHAIN[0], ALL_WRONG, "assert_close", {"delta_J_delta_sigma": lesson_delta_J_delta_sigma}),
+    "lessons-sum-over-the-batch": Mutant(
+        F64, CHAIN[0], ALL_WRONG, "assert_close", {"delta_J_delta_sigma": lesson_delta_J_delta_sigma}
+    ),
     # dsigma/dz = sigma (1 - sigma)
     "sigma-for-sigma(1-sigma)": Mutant(
-        F32, CHAIN[1], (True, False, False, False), "assert_close", {"delta_sigma_delta_z": lambda z, sigma=None: torch.sigmoid(z)}
+        F32,
+        CHAIN[1],
+        (True, False, False, False),
+        "assert_close",
+        {"delta_sigma_delta_z": lambda z, sigma=None: torch.sigmoid(z)},
     ),
     "1-sigma-for-sigma(1-sigma)": Mutant(
-        F64, CHAIN[1], (True, False, False, False), "assert_close", {"delta_sigma_delta_z": lambda z, sigma=None: 1 - torch.sigmoid(z)}
+        F64,
+        CHAIN[1],
+        (True, False, False, False),
+        "assert_close",
+        {"delta_sigma_delta_z": lambda z, sigma=None: 1 - torch.sigmoid(z)},
     ),
     "sign-flipped-in-dsigma_dz": Mutant(
-        F64, CHAIN[1], (True, False, False, False), "assert_close",
+        F64,
+        CHAIN[1],
+        (True, False, False, False),
+        "assert_close",
         {"delta_sigma_delta_z": lambda z, sigma=None: torch.sigmoid(z) * (torch.sigmoid(z) - 1)},
     ),
     "sigmoid-of-sigma-for-sigmoid-of-z": Mutant(
-        F32, CHAIN[1], (True, False, False, False), "assert_close",
+        F32,
+        CHAIN[1],
+        (True, False, False, False),
+        "assert_close",
         {"delta_sigma_delta_z": lambda z, sigma=None: torch.sigmoid(sigma) * (1 - torch.sigmoid(sigma))},
     ),
     # dz/dw = x, dz/db = 1
-    "dz_dw-is-1": Mutant(F64, CHAIN[2], (True, True, False, True), "assert_close", {"delta_z_delta_w": torch.ones_like}),
+    "dz_dw-is-1": Mutant(
+        F64, CHAIN[2], (True, True, False, True), "assert_close", {"delta_z_delta_w": torch.ones_like}
+    ),
     "dz_dw-is-w": Mutant(
-        F32, CHAIN[2], (True, True, False, True), "assert_close",
+        F32,
+        CHAIN[2],
+        (True, True, False, True),
+        "assert_close",
         manual=with_grads(lambda g, w, x, b, y: g._replace(delta_J_delta_w=w * g.delta_J_delta_z)),
     ),
     "lessons-first_x-for-x": Mutant(  # In [95]: delta_z_delta_w(first_x) at every sample
-        F64, CHAIN[2], (True, True, False, True), "assert_close",
+        F64,
+        CHAIN[2],
+        (True, True, False, True),
+        "assert_close",
         manual=with_grads(lambda g, w, x, b, y: g._replace(delta_J_delta_w=x[0] * g.delta_J_delta_z)),
     ),
     "dz_db-is-x": Mutant(
-        F64, CHAIN[3], (True, True, True, False), "assert_close",
+        F64,
+        CHAIN[3],
+        (True, True, True, False),
+        "assert_close",
         manual=with_grads(lambda g, w, x, b, y: g._replace(delta_J_delta_b=x * g.delta_J_delta_z)),
     ),
     "lessons-dJ_dw-shown-for-dJ_db": Mutant(  # In [57] prints dJ_dw under dJ_db
-        F32, CHAIN[3], (True, True, True, False), "assert_close",
+        F32,
+        CHAIN[3],
+        (True, True, True, False),
+        "assert_close",
         manual=with_grads(lambda g, w, x, b, y: g._replace(delta_J_delta_b=g.delta_J_delta_w)),
     ),
     # errors below assert_close's float64 tolerance: only the ULP budget sees them
     "relative-error-1e-6-in-float64": Mutant(
-        F64, CHAIN[1], (True, False, False, False), "assert_close",
-        manual=with_grads(lambda g, w, x, b, y: g._replace(
-            delta_J_delta_z=g.delta_J_delta_z * (1 + 1e-6),
-            delta_J_delta_w=g.delta_J_delta_w * (1 + 1e-6),
-            delta_J_delta_b=g.delta_J_delta_b * (1 + 1e-6),
-        )),
+        F64,
+        CHAIN[1],
+        (True, False, False, False),
+        "assert_close",
+        manual=with_grads(
+            lambda g, w, x, b, y: g._replace(
+                delta_J_delta_z=g.delta_J_delta_z * (1 + 1e-6),
+                delta_J_delta_w=g.delta_J_delta_w * (1 + 1e-6),
+                delta_J_delta_b=g.delta_J_delta_b * (1 + 1e-6),
+            )
+        ),
     ),
     "relative-error-1e-8-in-float64": Mutant(
-        F64, CHAIN[2], (True, True, False, True), "ulp",
+        F64,
+        CHAIN[2],
+        (True, True, False, True),
+        "ulp",
         manual=with_grads(lambda g, w, x, b, y: g._replace(delta_J_delta_w=g.delta_J_delta_w * (1 + 1e-8))),
     ),
     "relative-error-1e-6-in-float32": Mutant(
-        F32, CHAIN[3], (True, True, True, False), "ulp",
+        F32,
+        CHAIN[3],
+        (True, True, True, False),
+        "ulp",
         manual=with_grads(lambda g, w, x, b, y: g._replace(delta_J_delta_b=g.delta_J_delta_b * (1 + 1e-6))),
     ),
     "float64-result-computed-in-float32": Mutant(F64, CHAIN[0], ALL_WRONG, "ulp", manual=in_float32),
     "float64-dsigma_dz-computed-in-float32": Mutant(
-        F64, CHAIN[1], (True, False, False, False), "ulp",
+        F64,
+        CHAIN[1],
+        (True, False, False, False),
+        "ulp",
         {"delta_sigma_delta_z": lambda z, sigma=None: (sigma.float() * (1 - sigma.float())).double()},
     ),
     # the autograd side wrong: the triage must say so
@@ -117,7 +161,13 @@ def test_a_wrong_derivation_fails_and_blames_its_intermediate(monkeypatch, mutan
     w, b = torch.tensor(2.0, dtype=mutant.dtype), torch.tensor(-2.0, dtype=mutant.dtype)
     X, y = CELL_DATA.X.to(mutant.dtype), CELL_DATA.y.to(mutant.dtype)
     v = verify_gradients(
-        w, b, X, y, ids=CELL_DATA.ids, manual=mutant.manual or gradients, reference=mutant.reference or autograd_gradients
+        w,
+        b,
+        X,
+        y,
+        ids=CELL_DATA.ids,
+        manual=mutant.manual or gradients,
+        reference=mutant.reference or autograd_gradients,
     )
     assert not v.ok, "the mutant survived the verification"
     first = v.report.first_divergence

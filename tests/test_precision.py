@@ -1,4 +1,4 @@
-"""Precision, stated: ULP distances, the ULP budget measured against 100,000 random points, and the saturation regime."""
+"""Precision, stated: ULP distances, the ULP budget measured against 100,000 random points, and saturation."""
 
 import math
 from functools import cache
@@ -119,7 +119,11 @@ def test_saturated_both_sides_say_zero_and_the_witness_says_otherwise(dtype):
     x = torch.tensor([1.0, 4.0, 1.0], dtype=dtype)
     w, b = t(z, dtype), t(0.0, dtype)  # z = w·x: at the threshold, and 4× beyond it; the last sample has y = 1
     y = torch.tensor([0.0, 0.0, 1.0], dtype=dtype)
-    manual, autograd, witness = gradients(w, x, b, y), autograd_gradients(w, x, b, y), complex_step_gradients(w, x, b, y)
+    manual, autograd, witness = (
+        gradients(w, x, b, y),
+        autograd_gradients(w, x, b, y),
+        complex_step_gradients(w, x, b, y),
+    )
     for name in ("delta_J_delta_z", "delta_J_delta_w", "delta_J_delta_b"):
         assert (getattr(manual, name) == 0).all() and (getattr(autograd, name) == 0).all(), name
         assert (getattr(witness, name)[:2] > 0).all(), f"y = 0: the true {name} = 2·e^-z is not 0, the witness sees it"
@@ -153,5 +157,7 @@ def test_saturated_loop_does_nothing_even_where_the_true_step_is_large():
     X, y = torch.tensor([4e21], dtype=torch.float64), torch.tensor([0.0], dtype=torch.float64)
     true_dJ_dw = float(complex_step_gradients(w, X, b, y).delta_J_delta_w[0])
     assert true_dJ_dw == pytest.approx(4e21 * 2 * math.exp(-40), rel=1e-12)
-    assert float(gradients(w, X, b, y).delta_J_delta_w[0]) == float(autograd_gradients(w, X, b, y).delta_J_delta_w[0]) == 0
+    assert (
+        float(gradients(w, X, b, y).delta_J_delta_w[0]) == float(autograd_gradients(w, X, b, y).delta_J_delta_w[0]) == 0
+    )
     assert float(gradient_descent(w, b, X, y, epochs=1).w) == float(nn_sgd_descent(w, b, X, y, epochs=1).w) == 1e-20

@@ -53,8 +53,9 @@ def check_one_point(dtype: torch.dtype, point: tuple[float, float, float, float]
     v.assert_ok()
 
 
-PROPERTY = settings(max_examples=400, derandomize=True, database=None, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(
+    max_examples=400, derandomize=True, database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 @PROPERTY
@@ -69,7 +70,9 @@ def test_manual_and_autograd_agree_on_any_finite_input(dtype, data):
 REGRESSIONS = [
     pytest.param(torch.float32, (-2454.609375, 4.195791627903322e-34, 5.191967010498047, 1.0), id="float32-2ulp-dJ_dz"),
     pytest.param(
-        torch.float32, (-1.6221935766537256e26, 4.634311299140563e-26, 1.5414283107572988e-44, 1.0), id="float32-2ulp-dJ_dw"
+        torch.float32,
+        (-1.6221935766537256e26, 4.634311299140563e-26, 1.5414283107572988e-44, 1.0),
+        id="float32-2ulp-dJ_dw",
     ),
     pytest.param(
         torch.float64, (2.1303518751294152e-244, -8.565894001121927e252, 1824836850.43497, 1.0), id="float64-3ulp-dJ_dw"

@@ -56,7 +56,9 @@ def sign_flipped(w, x, b, y):  # every row disagrees: one "<- first", three plai
     return type(g)(*(-v for v in g))
 
 
-@pytest.mark.parametrize("manual", [gradients, dz_db_is_x, sign_flipped], ids=["agreeing", "dz_db-is-x", "sign-flipped"])
+@pytest.mark.parametrize(
+    "manual", [gradients, dz_db_is_x, sign_flipped], ids=["agreeing", "dz_db-is-x", "sign-flipped"]
+)
 def test_table_rows_say_what_the_rows_hold(manual):
     v = verification(manual)
     for row, line in zip(v.report.rows, parse_table(v)):
@@ -116,7 +118,9 @@ def test_assert_ok_raises_the_message_and_hides_its_own_frame():
     with pytest.raises(AssertionError) as excinfo:
         v.assert_ok()
     assert str(excinfo.value) == v.message()
-    hides = [e.frame.f_locals["__tracebackhide__"] for e in excinfo.traceback if "__tracebackhide__" in e.frame.f_locals]
+    hides = [
+        e.frame.f_locals["__tracebackhide__"] for e in excinfo.traceback if "__tracebackhide__" in e.frame.f_locals
+    ]
     assert hides == [True], "pytest must show the test's line, not assert_ok's"
 
 
@@ -169,7 +173,9 @@ def test_trajectory_summary_and_divergence():
     ok = TrajectoryReport(steps=3, max_abs={"w": 0.0, "b": 1e-9}, first=None)
     assert ok.summary() == "trajectory, 3 steps: max |diff| w 0.000e+00, max |diff| b 1.000e-09: ok"
     bad = TrajectoryReport(steps=3, max_abs={"w": 0.0, "b": 0.25}, first=d)
-    assert bad.summary() == f"trajectory, 3 steps: max |diff| w 0.000e+00, max |diff| b 2.500e-01: MISMATCH, first at {d}"
+    assert (
+        bad.summary() == f"trajectory, 3 steps: max |diff| w 0.000e+00, max |diff| b 2.500e-01: MISMATCH, first at {d}"
+    )
 
 
 # --- compare_intermediate, number by number ---------------------------------------------------------------------------
@@ -269,11 +275,13 @@ def test_gradchecks_message_on_one_line():
 
 
 def test_an_unknown_dtype_has_no_ulp_budget():
-    with pytest.raises(ValueError, match=r"^no ULP budget for torch.int64; the verification runs in float32 or float64$"):
+    with pytest.raises(
+        ValueError, match=r"^no ULP budget for torch.int64; the verification runs in float32 or float64$"
+    ):
         ulp_budget(torch.int64)
 
 
-# --- the trajectory comparison ------------------------------------------------------------------------------------------
+# --- the trajectory comparison ----------------------------------------------------------------------------------
 
 
 def trajectory(w_values, b_values, dtype=F64):

@@ -8,7 +8,11 @@ from backprop_manual.passes import CHAIN
 from backprop_manual.taylor import HALVINGS, convergence_rates, taylor_rates
 
 CELL_DATA = load_cell_data()  # float64: the rates need J's rounding noise far below eps^2
-POINTS = [pytest.param((2.0, -2.0), id="w2_b-2"), pytest.param((0.5, 1.0), id="w0.5_b1"), pytest.param((-3.0, 3.0), id="w-3_b3")]
+POINTS = [
+    pytest.param((2.0, -2.0), id="w2_b-2"),
+    pytest.param((0.5, 1.0), id="w0.5_b1"),
+    pytest.param((-3.0, 3.0), id="w-3_b3"),
+]
 # Measured at these points over eps = 2^-6 ... 2^-12: correct rates 1.963 to 2.016 (the eps^3 term fades as eps
 # halves), wrong ones 0.969 to 1.207 in the first halving and within 0.01 of 1 by the last.
 NEAR = 0.1

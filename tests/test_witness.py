@@ -50,7 +50,9 @@ def test_gradcheck_passes_the_manual_chain_rule():
     "attribute, wrong, first_failing",
     [
         pytest.param("delta_J_delta_sigma", lambda y_hat, y: y_hat - y, "delta_J_delta_sigma", id="factor-2-dropped"),
-        pytest.param("delta_sigma_delta_z", lambda z, sigma=None: torch.sigmoid(z), "delta_J_delta_z", id="sigma-for-dsigma"),
+        pytest.param(
+            "delta_sigma_delta_z", lambda z, sigma=None: torch.sigmoid(z), "delta_J_delta_z", id="sigma-for-dsigma"
+        ),
         pytest.param("delta_z_delta_w", lambda x: torch.ones_like(x), "delta_J_delta_w", id="dz_dw-is-1"),
     ],
 )
