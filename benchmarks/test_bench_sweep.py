@@ -7,9 +7,14 @@ width H and the batch N, three ways, per device, in float32:
 
 Run:    pytest benchmarks/test_bench_sweep.py -p no:randomly --benchmark-json=sweep.json
         python -m backprop_manual.bench_report sweep.json --figure sweep.png
-(-p no:randomly keeps the three variants of a size back to back, so that they see the same load.)
+-p no:randomly keeps the three variants of a size back to back, so that they see the same load. On a machine whose
+cores are shared with other jobs, run OMP_NUM_THREADS=1 pytest ... --benchmark-timer=time.process_time: an op split
+over two threads waits for the one the scheduler has parked (medians measured here came out near multiples of 8 ms
+at any size), and the process's CPU time leaves out the time the other jobs were given (docs/benchmarks.md).
 Each case first checks that its step updates the four parameters as autograd's does (assert_close, float32
 defaults), then times the step. Every CUDA step ends with torch.cuda.synchronize(), or it would time the launch.
+The autograd side is the loss a torch user writes (F.binary_cross_entropy_with_logits); the manual side pays for
+hidden.forward as it is, J included, though its update needs only dJ/dz2 = (sigma - y)/N.
 """
 
 import pytest
