@@ -194,6 +194,8 @@ def run_verify(args: argparse.Namespace) -> int:
     for (device, dtype), (params, inputs) in points.items():
         where = f"on {device} in {dtype}"
         report = checked(d, where, verify_chain, d.forward, d.backward, params, inputs, per_sample=d.per_sample)
+        if not report.loss_finite:  # NaN is never agreement, and a point where J itself is NaN or inf is no test
+            raise UsageError(f"{d.name}: J is not finite at example()'s point {where}: not verified; choose another")
         text = report.table() if report.ok else checked(d, where, report.message)  # the witness runs the forward
         training = checked(d, where, train, d, params, inputs, lr, args.epochs)
         if report.ok:

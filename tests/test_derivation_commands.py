@@ -155,6 +155,10 @@ BAD_FILES = {
         lambda s: edit(s, "    N = X.shape[0]\n", "    N = X.shape[0] // 0\n"),
         "backward raised ZeroDivisionError: integer division or modulo by zero (line 12), on cpu in float32",
     ),
+    "loss-not-finite-at-the-example": (
+        lambda s: edit(s, '"loss": ((sigma - y) ** 2).mean()}', '"loss": ((sigma - y) ** 2).mean() / (b - b)}'),
+        "J is not finite at example()'s point on cpu in float32: not verified; choose another",
+    ),
     "forward-raises": (
         lambda s: edit(s, "    sigma = torch.sigmoid(z)\n", '    sigma = {}["sigmoid"]\n'),
         "forward raised KeyError: 'sigmoid' (line 7), on cpu in float32",

@@ -30,6 +30,7 @@ class ChainReport:
     notes: list[str] = field(default_factory=list)  # what the run noticed beside the rows (a dtype promotion, ...)
     witness_fn: Callable[[str], Witness | str] | None = field(default=None, repr=False)
     params: tuple[str, ...] = ()  # which rows are parameters: the witness is taken at them
+    loss_finite: bool = True  # J itself was finite: else nothing could be verified at this point (not a mismatch)
 
     @property
     def ok(self) -> bool:
@@ -222,7 +223,10 @@ def verify_chain(
             oracle or forward, detached, inputs, name, manual[name], ora.gradients[name]
         ),
         tuple(params),
+        bool(torch.isfinite(ora.loss.detach()).all()),
     )
+    if not report.loss_finite:
+        report.notes.append("J is not finite at this point (the forward overflows or divides by zero): not verified")
     return report
 
 

@@ -271,3 +271,12 @@ def test_params_passed_as_inputs_get_a_hint():
     params, inputs = neuron(torch.float64)
     with pytest.raises(ChainUsageError, match="did you pass them as inputs"):
         verify_chain(neuron_forward, neuron_backward, {"x": inputs["x"]}, {**params, "y": inputs["y"]})
+
+
+def test_a_point_where_j_itself_is_not_finite_is_not_verified_and_never_ok():
+    params, inputs = neuron(torch.float64)
+    report = verify_chain(
+        lambda **a: {**neuron_forward(**a), "loss": neuron_forward(**a)["loss"] / 0.0}, neuron_backward, params, inputs
+    )
+    assert not report.ok and not report.loss_finite
+    assert "J is not finite at this point" in report.message()
