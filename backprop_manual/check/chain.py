@@ -34,7 +34,8 @@ class ChainReport:
 
     @property
     def ok(self) -> bool:
-        return all(r.ok for r in self.rows)
+        """Every row agrees, at a point where J itself is finite (else nothing was verified)."""
+        return self.loss_finite and all(r.ok for r in self.rows)
 
     @property
     def first_divergence(self) -> Row | None:
@@ -73,7 +74,8 @@ class ChainReport:
         first = self.first_divergence
         notes = "".join(f"  note: {n}\n" for n in self.notes)
         if first is None:
-            return f"all {len(self.rows)} gradients agree, {self.where()}\n{notes}{self.table()}"
+            verdict = "agree" if self.loss_finite else "agree, but J is not finite: nothing verified"
+            return f"all {len(self.rows)} gradients {verdict}, {self.where()}\n{notes}{self.table()}"
         head = (
             f"{first.name} ({first.label}, {first.symbol}) is the first gradient in chain order to diverge: "
             f"{first.problem}"
