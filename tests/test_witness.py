@@ -105,3 +105,13 @@ def test_triage_sides_with_the_one_the_witness_is_clearly_nearer(manual, autogra
     triage = Triage("delta_J_delta_z", manual, autograd, witness=0.0, allowance=1e-7, gradcheck={})
     assert triage.wrong == wrong
     assert ("cannot tell" in str(triage)) == (wrong == "undecided")
+
+
+def test_the_per_sample_leaf_oracle_is_bit_for_bit_verify_gradients_vmap_oracle(dtype):
+    """reference.autograd_gradients (one leaf per sample) and verify_gradients (verify_chain's torch.func.vmap) ask
+    the same oracle two ways: the same gradients, bit for bit, on every sample."""
+    data = load_cell_data(dtype=dtype)
+    w, b = torch.tensor(2.0, dtype=dtype), torch.tensor(-2.0, dtype=dtype)
+    leaf, chain = autograd_gradients(w, data.X, b, data.y), verify_gradients(w, b, data.X, data.y).autograd
+    for name in leaf._fields:
+        assert torch.equal(getattr(leaf, name), getattr(chain, name)), name
