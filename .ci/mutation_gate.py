@@ -2,7 +2,7 @@
 or listed in docs/mutmut.md as equivalent. `mutmut run` itself exits 0 whatever survives, so this reads the results.
 
     python .ci/mutation_gate.py                                  # everything: ~1 h on 2 cores (docs/mutmut.md)
-    python .ci/mutation_gate.py 'backprop_manual.passes*' ...    # some functions, as `mutmut run` takes them
+    python .ci/mutation_gate.py 'backprop_manual.neuron.passes*' ...    # some functions, as `mutmut run` takes them
 
 Not killed means survived, timeout, suspicious, segfault or no tests; a mutant left "not checked" also fails (the
 run was cut short). Exit 0 only when each of the run's mutants is killed or listed.

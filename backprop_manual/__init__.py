@@ -1,28 +1,42 @@
 """backprop_manual: hand-derived backpropagation verified against autograd at every intermediate, in chain order.
 
-Any derivation: verify_chain(forward, backward, params, inputs) and verify_training(...) (backprop_manual.check).
-The lesson's neuron, one instance of it:
-z = w·x + b,  sigma = sigmoid(z),  J = (sigma - y)^2
-dJ/dsigma = 2 (sigma - y);  dJ/dz = sigma (1 - sigma) · dJ/dsigma;  dJ/dw = x · dJ/dz;  dJ/db = 1 · dJ/dz
+The public surface (each name's docstring is its formula or contract; everything else is importable by its module
+path, e.g. backprop_manual.check.floor, and may move):
+
+Any derivation (backprop_manual.check)
+    verify_chain(forward, backward, params, inputs)  every dJ/d(name) of your backward against autograd, in chain order
+    verify_training(forward, backward, params, inputs, lr=, epochs=)  your backward driving SGD vs torch.optim.SGD
+    ChainReport, TrainingReport                      .ok, .first_divergence, .message(), .table(), .assert_ok()
+    ChainUsageError                                  a forward or backward that breaks the contract
+The lesson's neuron: z = w·x + b,  sigma = sigmoid(z),  J = (sigma - y)^2 (backprop_manual.neuron)
+    linear_fn, activation_fn, cost_fn                z, sigma, J
+    delta_J_delta_sigma, delta_sigma_delta_z (alias delta_sigma_delta), delta_z_delta_w, delta_z_delta_b
+                                                     2 (sigma - y),  sigma (1 - sigma),  x,  1
+    forward, backward, gradients; Forward, Gradients, CHAIN   the two passes; their records, in chain order
+    gradient_descent, Descent                        the per-sample loop, corrected; its result (w, b, trajectory)
+    lesson_loop                                      the lesson's loop as written, bug included (an exhibit)
+    load_cell_data                                   the cell data set (or any CSV like it) as tensors
+The neuron verified (backprop_manual.check)
+    verify_gradients                                 verify_chain on the neuron, per sample, with the lesson's names
+    autograd_gradients                               the neuron's oracle: torch's own ops, one autograd pass
+    nn_sgd_descent, compare_trajectories             torch.nn + MSELoss + SGD; the two loops step by step
 """
 
 from backprop_manual.check import ChainReport, ChainUsageError, TrainingReport, verify_chain, verify_training
-from backprop_manual.data import load_cell_data
-from backprop_manual.forward import activation_fn, cost_fn, linear_fn
-from backprop_manual.lesson import lesson_loop
-from backprop_manual.local_derivatives import (
+from backprop_manual.check.neuron import autograd_gradients, verify_gradients
+from backprop_manual.check.trajectory import compare_trajectories, nn_sgd_descent
+from backprop_manual.neuron.data import load_cell_data
+from backprop_manual.neuron.forward import activation_fn, cost_fn, linear_fn
+from backprop_manual.neuron.lesson import lesson_loop
+from backprop_manual.neuron.local_derivatives import (
     delta_J_delta_sigma,
     delta_sigma_delta,
     delta_sigma_delta_z,
     delta_z_delta_b,
     delta_z_delta_w,
 )
-from backprop_manual.loop import Descent, gradient_descent
-from backprop_manual.passes import CHAIN, Forward, Gradients, backward, forward, gradients
-from backprop_manual.reference import autograd_gradients
-from backprop_manual.reference_loop import nn_sgd_descent
-from backprop_manual.trajectory import compare_trajectories
-from backprop_manual.verify import verify_gradients
+from backprop_manual.neuron.loop import Descent, gradient_descent
+from backprop_manual.neuron.passes import CHAIN, Forward, Gradients, backward, forward, gradients
 
 __all__ = [
     "CHAIN",

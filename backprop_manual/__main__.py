@@ -1,5 +1,5 @@
 import sys
 
-from backprop_manual.cli import main
+from backprop_manual.cli.main import main
 
 sys.exit(main())

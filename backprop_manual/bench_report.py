@@ -339,7 +339,7 @@ def seconds_label(t: float, _pos=None) -> str:
 
 def plot_sweep(path: str | Path, medians: Medians):
     """The log-log figure of time per step against H, written to path (format from its suffix); returned."""
-    from backprop_manual.plot import figure_class  # first: it says how to install matplotlib where it is missing
+    from backprop_manual.cli.plot import figure_class  # first: it says how to install matplotlib where it is missing
 
     Figure = figure_class()
     from matplotlib.lines import Line2D
@@ -425,7 +425,7 @@ def main(argv: list[str] | None = None) -> int:
         figure = output.with_name(f"{output.stem}-sweep.png")
     link = None
     if figure:
-        from backprop_manual.plot import INSTALL, MatplotlibMissing  # imports torch: only when drawing
+        from backprop_manual.cli.plot import INSTALL, MatplotlibMissing  # imports torch: only when drawing
 
         try:
             plot_sweep(figure, sweep)

@@ -11,16 +11,16 @@ torch.cuda.synchronize(), or it would time the launch, not the work. Results are
 import pytest
 import torch
 
-from backprop_manual.autograd_loop import autograd_descent, autograd_step
 from backprop_manual.bench_report import AUTOGRAD, FLOOR, GRAPH, LESSON, MANUAL, NN_SGD, VECTORIZED
-from backprop_manual.data import load_cell_data
-from backprop_manual.float_loop import float_descent
-from backprop_manual.fused_loop import fused_descent, manual_step
-from backprop_manual.lesson import lesson_loop
-from backprop_manual.loop import gradient_descent
-from backprop_manual.passes import backward, forward
-from backprop_manual.per_sample import autograd_per_sample, manual_per_sample, vmap_per_sample
-from backprop_manual.reference_loop import nn_sgd_descent
+from backprop_manual.check.trajectory import nn_sgd_descent
+from backprop_manual.neuron.data import load_cell_data
+from backprop_manual.neuron.lesson import lesson_loop
+from backprop_manual.neuron.loop import gradient_descent
+from backprop_manual.neuron.passes import backward, forward
+from backprop_manual.variants.autograd_loop import autograd_descent, autograd_step
+from backprop_manual.variants.float_loop import float_descent
+from backprop_manual.variants.fused_loop import fused_descent, manual_step
+from backprop_manual.variants.per_sample import autograd_per_sample, manual_per_sample, vmap_per_sample
 
 DTYPE = torch.float64  # the lesson's dtype
 ETA = 1e-4
@@ -100,7 +100,7 @@ def test_step_nn_sgd(benchmark, device, data, params):
 def test_step_cuda_graph(benchmark, device, data, params):
     if device != "cuda":
         pytest.skip("a CUDA graph is a CUDA-only remedy for kernel-launch overhead")
-    from backprop_manual.cuda_graph import GraphedDescent
+    from backprop_manual.variants.cuda_graph import GraphedDescent
 
     graphed = GraphedDescent(*params, data.X, data.y, eta=ETA)
     timed(benchmark, device, "step", GRAPH, 1, graphed.replay)
@@ -145,7 +145,7 @@ def test_epoch_lesson_as_written(benchmark, device, data):
 def test_epoch_cuda_graph(benchmark, device, data, params):
     if device != "cuda":
         pytest.skip("a CUDA graph is a CUDA-only remedy for kernel-launch overhead")
-    from backprop_manual.cuda_graph import GraphedDescent
+    from backprop_manual.variants.cuda_graph import GraphedDescent
 
     graphed = GraphedDescent(*params, data.X, data.y, eta=ETA)
     n = len(data.ids)

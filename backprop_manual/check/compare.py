@@ -16,8 +16,7 @@ from functools import partial
 import torch
 
 from backprop_manual.check.floor import normwise_floor
-from backprop_manual.tolerances import tolerances, ulp_budget
-from backprop_manual.ulp import ulp_distance
+from backprop_manual.check.tolerances import tolerances, ulp_budget, ulp_distance
 
 GREEK = {"sigma": "σ", "y_hat": "ŷ"}
 

@@ -16,7 +16,7 @@ import torch
 
 from backprop_manual.check.graph import LOSS, ChainUsageError
 from backprop_manual.check.oracle import call_forward
-from backprop_manual.tolerances import tolerances
+from backprop_manual.check.tolerances import tolerances
 
 
 @dataclass(frozen=True)

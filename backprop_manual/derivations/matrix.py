@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from backprop_manual.local_derivatives import delta_J_delta_sigma, delta_sigma_delta_z
+from backprop_manual.neuron.local_derivatives import delta_J_delta_sigma, delta_sigma_delta_z
 
 WDBC_30 = Path(__file__).resolve().parents[2] / "data" / "wdbc_30.csv"
 LR = 0.5

@@ -14,9 +14,9 @@ Each sample's dJ_i/dw and dJ_i/db, as the lesson's loop uses them one sample at 
 
 import torch
 
-from backprop_manual.data import load_cell_data
-from backprop_manual.forward import activation_fn, cost_fn, linear_fn
-from backprop_manual.local_derivatives import (
+from backprop_manual.neuron.data import load_cell_data
+from backprop_manual.neuron.forward import activation_fn, cost_fn, linear_fn
+from backprop_manual.neuron.local_derivatives import (
     delta_J_delta_sigma,
     delta_sigma_delta_z,
     delta_z_delta_b,

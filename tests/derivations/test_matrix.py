@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from backprop_manual.check import verify_training
-from backprop_manual.data import load_cell_data
 from backprop_manual.derivations import matrix, neuron
 from backprop_manual.derivations.batch_form import batch_form
+from backprop_manual.neuron.data import load_cell_data
 from tests.derivations.helpers import POINTS, assert_blamed, changed, moved, point, verify
 
 right = matrix.backward

@@ -6,7 +6,7 @@ import torch
 from backprop_manual.check import verify_training
 from backprop_manual.derivations import neuron
 from backprop_manual.derivations.batch_form import batch_form
-from backprop_manual.local_derivatives import delta_J_delta_sigma
+from backprop_manual.neuron.local_derivatives import delta_J_delta_sigma
 from tests.derivations.helpers import POINTS, assert_blamed, changed, moved, point, verify
 
 right = neuron.backward

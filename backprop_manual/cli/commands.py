@@ -1,0 +1,283 @@
+"""What `backprop-manual verify` and `backprop-manual train` do once their arguments are parsed.
+
+Everything a user can get wrong is checked before any work or any output file: a bad run writes nothing. One thing
+shows only during the run: both loops overflowing together from finite inputs (NotVerified); it exits 2 and
+writes nothing either.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+from tqdm import tqdm
+
+from backprop_manual.check.neuron import dtype_name
+from backprop_manual.check.trajectory import compare_trajectories, nn_sgd_descent
+from backprop_manual.cli import plot, verdict
+from backprop_manual.cli.streaming import StreamedVerification
+from backprop_manual.neuron import data as csv_input
+from backprop_manual.neuron.data import samples
+from backprop_manual.neuron.loop import Descent, gradient_descent
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+# Both loops keep (w, b, J) of every step: 48 bytes a step in float64, 2.4 GB at this bound, ~3 hours at ~0.2 ms a
+# step. The largest run the docs describe, a million rows x 20 epochs (--trajectory-samples all), is 2e7.
+MAX_TRAJECTORY_STEPS = 5 * 10**7
+
+
+class UsageError(Exception):
+    """A request that cannot be carried out as asked: exit code 2, the message, no traceback."""
+
+
+class NotVerified(UsageError):
+    """Both loops overflowed together from finite inputs: nothing to compare from there on. Exit 2, never 0 or 1."""
+
+
+def devices(asked: str | None) -> list[str]:
+    """asked: cpu, cuda, all (both: CUDA must be there), or None (not given): every available device."""
+    available = ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
+    if asked in ("cuda", "all") and "cuda" not in available:
+        hint = "" if asked == "cuda" else ": leave --device out to verify every available device"
+        raise UsageError(
+            f"--device {asked} asked for, but torch.cuda.is_available() is False (no GPU, or a CPU build of torch)"
+            + hint
+        )
+    return available if asked in (None, "all") else [asked]
+
+
+def short(value: float) -> str:
+    return f"{value:.3g}".replace("e+", "e")  # 1e300, 3.4e38
+
+
+def check_values(args: argparse.Namespace) -> None:
+    """--w0, --b0 and --lr (those given or defaulted) must be finite in each dtype the run computes in, and --lr must
+    not round to 0 there: checked before any work, for the neuron and --derivation alike."""
+    for name in list(DTYPES) if args.dtype == "all" else [args.dtype]:
+        info = torch.finfo(DTYPES[name])
+        for option, value in (("--w0", args.w0), ("--b0", args.b0), ("--lr", args.lr)):
+            if value is not None and abs(value) > info.max:
+                raise UsageError(
+                    f"{option} {short(value)} does not fit {name} (max {short(info.max)})"
+                    + (": use --dtype float64" if name != "float64" else "")
+                )
+        if args.lr is not None and float(torch.tensor(args.lr, dtype=DTYPES[name])) == 0:
+            raise UsageError(
+                f"--lr {short(args.lr)} is 0 in {name} (smallest {short(info.smallest_normal * info.eps)}): "
+                "no step would move w or b"
+            )
+
+
+def check_steps(epochs: int, rows: int, option: str) -> None:
+    if epochs * rows > MAX_TRAJECTORY_STEPS:
+        raise UsageError(
+            f"--epochs {epochs} x {rows:,} rows = {epochs * rows:.3g} training steps, over the "
+            f"{MAX_TRAJECTORY_STEPS:.0e} whose trajectories are kept in memory: fewer --epochs or a smaller {option}"
+        )
+
+
+def check_output(path: str | None, option: str) -> None:
+    if path is None:
+        return
+    if Path(path).is_dir():
+        raise UsageError(f"{option} {path} is a directory: give a file name")
+    if not Path(path).parent.is_dir():
+        raise UsageError(f"{option} {path}: the folder {Path(path).parent} does not exist; create it first")
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    if args.derivation is not None:
+        return derivation_commands().run_verify(args)
+    on = devices(args.device)
+    dtypes = list(DTYPES) if args.dtype == "all" else [args.dtype]
+    check_output(args.json, "--json")
+    csv_input.header(args.data, args.feature, args.target, args.index_col)
+    rows = csv_input.count_lines(args.data) - 1  # at most: blank lines count too
+    trained = rows if args.trajectory_samples is None else min(rows, args.trajectory_samples)
+    check_steps(args.epochs, trained, "--trajectory-samples")
+    print(
+        f"backprop_manual: hand-derived gradients vs autograd, {args.data} ({args.feature} -> {args.target}), "
+        f"w = {args.w0:g}, b = {args.b0:g}; trajectory: {args.epochs} epochs, eta = {args.lr:g}, "
+        "manual loop vs torch.nn + MSELoss + optim.SGD"
+    )
+    if args.device is None and "cuda" not in on:
+        print("cuda: not available on this machine (torch.cuda.is_available() is False): not verified")
+    streams, first = stream(args, [(d, n) for d in on for n in dtypes], rows)
+    runs, overflowed = [], []
+    for (d, n), s in streams.items():
+        data = samples(first, dtype=DTYPES[n], device=d)
+        run = side_by_side(s.w, s.b, data.X, data.y, eta=args.lr, epochs=args.epochs, desc=f"trajectory {d} {n}")
+        trajectory = compare_trajectories(run.manual.trajectory, run.reference.trajectory)
+        v = s.verification()
+        print(f"\n{d} {n}: {s.samples} samples")
+        print(v.table() if v.ok else v.message())
+        if len(data.ids) < s.samples:
+            print(f"  trajectory on the first {len(data.ids)} of the {s.samples} samples (--trajectory-samples)")
+        print(f"  {trajectory.summary()}")
+        runs.append(verdict.run(d, n, s, v, trajectory, data.ids))
+        if trajectory.overflow is not None:
+            overflowed.append((f"{d} {n}", trajectory.overflow))
+    result = verdict.verdict(context(args, on, s.samples, len(data.ids)), runs)
+    if overflowed and result["status"] == "ok":
+        print("\nnot verified: see the trajectory lines above")
+        raise not_verified(args, overflowed[0])
+    print(f"\n{'all agree' if result['status'] == 'ok' else 'MISMATCH: see the tables above'}")
+    sys.stdout.flush()  # a closed pipe is found here, before the verdict is written, not at exit
+    if args.json:
+        verdict.write(args.json, result)
+    return result["exit_code"]
+
+
+def not_verified(args: argparse.Namespace, where: tuple[str, object]) -> NotVerified:
+    """on: "cpu float32"; o: the trajectory's overflow, a Divergence."""
+    on, o = where
+    wider = " (or --dtype float64)" if on.endswith("float32") else ""
+    return NotVerified(
+        f"not verified: on {on} both loops overflowed at epoch {o.epoch}, sample {o.sample} ({o.parameter} "
+        f"{o.manual:g} in both), from --w0 {short(args.w0)}, --b0 {short(args.b0)}, --lr {short(args.lr)}: "
+        f"a smaller --lr, --w0 or --b0{wider} keeps the training in range"
+    )
+
+
+def stream(args: argparse.Namespace, combos: list[tuple[str, str]], rows: int) -> tuple[dict, csv_input.Chunk]:
+    """One pass over the file: every chunk verified on each (device, dtype); the rows the trajectory trains on."""
+    streams = {
+        (d, n): StreamedVerification(
+            *(torch.tensor(p, dtype=DTYPES[n], device=d) for p in (args.w0, args.b0)),
+            feature=args.feature,
+            target=args.target,
+        )
+        for d, n in combos
+    }
+    wanted, first = args.trajectory_samples, []
+    with bar(rows, "verifying gradients", " rows") as progress:
+        for chunk in csv_input.chunks(args.data, args.feature, args.target, index_col=args.index_col):
+            for s in streams.values():
+                s.add(chunk)
+            if wanted is None or chunk.start < wanted:
+                first.append(chunk.head(None if wanted is None else wanted - chunk.start))
+            progress.update(len(chunk.ids))
+    return streams, csv_input.concatenate(first)
+
+
+def context(args: argparse.Namespace, on: list[str], n: int, trajectory_samples: int) -> dict:
+    return {
+        "command": "backprop-manual verify",
+        "data": {
+            "path": str(args.data),
+            "feature": args.feature,
+            "target": args.target,
+            "index_col": args.index_col,
+            "samples": n,
+        },
+        "w0": args.w0,
+        "b0": args.b0,
+        "trajectory": {"epochs": args.epochs, "lr": args.lr, "samples": trajectory_samples},
+        "devices_not_available": [d for d in ("cpu", "cuda") if args.device is None and d not in on],
+    }
+
+
+def run_train(args: argparse.Namespace) -> int:
+    if args.derivation is not None:
+        return derivation_commands().run_train(args)
+    (device,) = devices(args.device)
+    check_output(args.plot, "--plot")
+    if args.plot and Path(args.plot).suffix.lower().removeprefix(".") not in plot.supported_formats():
+        raise UsageError(f"--plot {args.plot}: matplotlib writes {', '.join(plot.supported_formats())}; use .png")
+    csv_input.header(args.data, args.feature, args.target, args.index_col)
+    lines = csv_input.count_lines(args.data) - 1
+    check_steps(args.epochs, lines if args.samples is None else min(lines, args.samples), "--samples")
+    rows = csv_input.read(args.data, args.feature, args.target, index_col=args.index_col, nrows=args.samples)
+    data = samples(rows, dtype=DTYPES[args.dtype], device=device)
+    w, b = (torch.tensor(p, dtype=data.X.dtype, device=device) for p in (args.w0, args.b0))
+    n = len(data.ids)
+    more = " (--samples: more rows in the file are not used)" if n == args.samples and has_more(args.data, n) else ""
+    print(
+        f"backprop-manual train: {args.data} ({args.feature} -> {args.target}), {n} samples{more}, {args.epochs} "
+        f"epochs, eta = {args.lr:g}, from w = {args.w0:g}, b = {args.b0:g}, on {device} in {dtype_name(data.X.dtype)}"
+    )
+    run = side_by_side(w, b, data.X, data.y, eta=args.lr, epochs=args.epochs)
+    report = compare_trajectories(run.manual.trajectory, run.reference.trajectory)
+    print(f"\n  {'loop':<36}{'final w':>20}{'final b':>20}{'J, last epoch':>16}")
+    for name, d in (
+        ("manual (hand-derived gradients)", run.manual),
+        ("torch.nn + MSELoss + SGD (autograd)", run.reference),
+    ):
+        print(f"  {name:<36}{float(d.w):>20.12g}{float(d.b):>20.12g}{float(d.trajectory[-1, :, 2].mean()):>16.8g}")
+    largest = ", ".join(f"{p} {d:.3e}" for p, d in report.max_abs.items())
+    print(f"\n  largest step-wise |manual - autograd| over {report.steps} steps: {largest}")
+    print(f"  {report.summary()}")
+    if report.overflow is not None:
+        raise not_verified(args, (f"{device} {dtype_name(data.X.dtype)}", report.overflow))
+    if args.plot:
+        plot.plot_training(
+            args.plot,
+            run,
+            title=f"{Path(args.data).name}: {n} samples, {args.epochs} epochs, "
+            f"eta = {args.lr:g}, {device} {dtype_name(data.X.dtype)}",
+        )
+        print(f"\nfigure: {args.plot}")
+    return 0 if report.ok else 1
+
+
+def derivation_commands():
+    """--derivation's module, imported on use: it builds on this one (devices, UsageError, DTYPES)."""
+    from backprop_manual.cli import derivations as derivation_commands
+
+    return derivation_commands
+
+
+def has_more(path: str, n: int) -> bool:
+    return csv_input.count_lines(path) - 1 > n
+
+
+# The manual loop and torch.nn + MSELoss + SGD side by side, over the same samples, from the same (w, b).
+#
+# Per-sample SGD carries nothing from one step to the next but w and b (plain SGD keeps no state), so running both
+# loops over consecutive blocks of samples takes the same steps, bit for bit, as one call over all of them
+# (tests/cli/test_commands.py checks it); the blocks let a progress bar move.
+
+BLOCK = 512  # samples per call: ~0.15 s of the torch.nn loop between two updates of the bar
+
+
+class SideBySide(NamedTuple):
+    manual: Descent  # trajectory [epochs, N, 3]: w, b after each step, J of that step
+    reference: Descent
+
+
+def side_by_side(
+    w: torch.Tensor,
+    b: torch.Tensor,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    eta: float,
+    epochs: int,
+    desc: str = "training",
+    block: int = BLOCK,
+) -> SideBySide:
+    """gradient_descent and nn_sgd_descent from (w, b) over `epochs` passes of (X, y), trajectories kept."""
+    loops = (gradient_descent, nn_sgd_descent)  # in SideBySide's order
+    params = [(w, b) for _ in loops]
+    steps: list[list[torch.Tensor]] = [[] for _ in loops]
+    with bar(epochs * X.shape[0], desc, " steps") as progress:
+        for _ in range(epochs):
+            for start in range(0, X.shape[0], block):
+                Xb, yb = X[start : start + block], y[start : start + block]
+                for k, loop in enumerate(loops):
+                    d = loop(*params[k], Xb, yb, eta=eta, epochs=1, trajectory=True)
+                    params[k] = d.w, d.b
+                    steps[k].append(d.trajectory)  # [1, block, 3]
+                progress.update(Xb.shape[0])
+    trajectories = [torch.cat(s, dim=1).reshape(epochs, X.shape[0], 3) for s in steps]
+    return SideBySide(*(Descent(*p, t) for p, t in zip(params, trajectories, strict=True)))
+
+
+# Progress bars for long work: drawn on a terminal, absent in a pipe or a CI log.
+#
+# tqdm's disable=None turns the bar off when its stream (stderr) is not a TTY; stdout keeps only the results.
+
+
+def bar(total: int, desc: str, unit: str) -> tqdm:
+    return tqdm(total=total, desc=desc, unit=unit, unit_scale=True, disable=None, leave=False, dynamic_ncols=True)

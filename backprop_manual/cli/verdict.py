@@ -1,0 +1,97 @@
+"""The verdict as JSON, for CI: per device, dtype and intermediate, and for the trajectory (docs/cli.md, every key).
+
+Rows are serialised generically (dataclasses.asdict of compare.Row and trajectory.Divergence), so a field added to
+them appears here without a change; only the row's place is renamed: `position` (its 0-based position among the
+file's rows) and `sample_id` (its index value, what the tables show) stand for Row's `at` and `index` and for
+Divergence's `sample`. Non-finite floats (a headroom of inf: the difference is exactly 0) are written as null: the
+file stays strict JSON, as with --derivation. SCHEMA goes up when a key changes meaning or goes away.
+"""
+
+import json
+import math
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from backprop_manual.check.neuron import Verification
+from backprop_manual.check.trajectory import TrajectoryReport
+from backprop_manual.cli.streaming import StreamedVerification
+
+SCHEMA = 2  # 1: the unversioned layout before, with ok, at and index beside status and sample_id, inf as "inf"
+PLACE = ("at", "index")  # Row's own place fields, replaced by position and sample_id
+
+
+def intermediates(s: StreamedVerification, v: Verification) -> list[dict]:
+    """v: s.verification(), whose `at` counts among the kept samples; position counts from the file's first row."""
+    return [
+        {
+            **{k: value for k, value in asdict(r).items() if k not in PLACE},
+            "position": s.kept.positions[r.at],
+            "sample_id": v.ids[r.at],
+        }
+        for r in v.report.rows
+    ]
+
+
+def trajectory(t: TrajectoryReport, ids: list[int]) -> dict:
+    def step(d) -> dict | None:
+        if d is None:
+            return None
+        fields = {k: value for k, value in asdict(d).items() if k != "sample"}
+        return {**fields, "position": d.sample, "sample_id": ids[d.sample]}
+
+    return {
+        "status": t.status,
+        "steps": t.steps,
+        "max_abs_diff": t.max_abs,
+        "first_divergence": step(t.first),
+        "overflow": step(t.overflow),
+    }
+
+
+def run(
+    device: str, dtype: str, s: StreamedVerification, v: Verification, t: TrajectoryReport, trajectory_ids: list[int]
+) -> dict:
+    """s: the streamed verification, v: s.verification(); t: the trajectory over the samples trajectory_ids."""
+    first = v.report.first_divergence
+    return {
+        "device": device,
+        "dtype": dtype,
+        "status": "MISMATCH" if not v.ok else t.status,
+        "samples": s.samples,
+        "first_divergent_intermediate": None if first is None else first.label,
+        "intermediates": intermediates(s, v),
+        "trajectory": trajectory(t, trajectory_ids),
+    }
+
+
+def finite_or_null(value):
+    """JSON has no NaN or inf: null, recursively."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite_or_null(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite_or_null(v) for v in value]
+    return value
+
+
+def verdict(context: dict, runs: list[dict]) -> dict:
+    """status MISMATCH (exit code 1) if any run disagrees, else ok (0). An overflow without a mismatch is not
+    written: the command exits 2 before."""
+    mismatch = any(r["status"] == "MISMATCH" for r in runs)
+    return {
+        "schema": SCHEMA,
+        "status": "MISMATCH" if mismatch else "ok",
+        "exit_code": 1 if mismatch else 0,
+        **context,
+        "torch": torch.__version__,
+        "runs": runs,
+    }
+
+
+def write(path: str | Path, document: dict) -> None:
+    """Called once the run is over: bad input exits before, leaving an earlier verdict as it was."""
+    text = json.dumps(finite_or_null(document), indent=2, ensure_ascii=False, allow_nan=False)
+    Path(path).write_text(text + "\n", encoding="utf-8")

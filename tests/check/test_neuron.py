@@ -1,0 +1,339 @@
+"""What the reports say, to the character where a reader or a parser depends on it: the table, the first line, the
+triage line, the trajectory summary; and each number in them, recomputed here from its definition."""
+
+import math
+import re
+
+import pytest
+import torch
+
+from backprop_manual import gradients, load_cell_data
+from backprop_manual.check.neuron import autograd_gradients, compare_intermediate, verify_gradients
+from backprop_manual.check.tolerances import tolerances, ulp_budget
+from backprop_manual.check.trajectory import Divergence, TrajectoryReport
+from backprop_manual.check.triage import Triage, _one_line, gradcheck_intermediates
+from backprop_manual.neuron import local_derivatives
+from backprop_manual.neuron.passes import forward
+
+CELL_DATA = load_cell_data()
+F64 = torch.float64
+HEADER = "  intermediate                 max |diff|    max rel  allowance  ulp/budget  headroom  at          status"
+ROW = re.compile(
+    r"^  (?P<name>delta_J_delta_\w+) +(?P<symbol>dJ/d\S) +(?P<abs>\S+) +(?P<rel>\S+) +(?P<allowance>\S+) +"
+    r"(?P<ulp>\S+)/(?P<budget>\S+) +(?P<headroom>\S+)  sample (?P<id>\d+) +(?P<status>ok|MISMATCH|MISMATCH  <- first)$"
+)
+FIRST_LINE = re.compile(
+    r"^(?P<name>\w+) \((?P<symbol>dJ/d\S)\) is the first intermediate to diverge, at sample (?P<id>\d+) "
+    r"\(x = mean_area = (?P<x>\S+), y = is_cancerous = (?P<y>\S+)\), w = (?P<w>\S+), b = (?P<b>\S+), "
+    r"on (?P<device>\w+) in (?P<dtype>\w+): manual (?P<manual>\S+) vs autograd (?P<autograd>\S+), "
+    r"\|diff\| (?P<diff>\S+), allowed (?P<allowed>[^\s(]+)(?: \((?P<problem>.*)\))?$"
+)
+
+
+def dz_db_is_x(w, x, b, y):
+    g = gradients(w, x, b, y)
+    return g._replace(delta_J_delta_b=x * g.delta_J_delta_z)
+
+
+def verification(manual=gradients, n=8, ids=None):
+    w, b = torch.tensor(2.0, dtype=F64), torch.tensor(-2.0, dtype=F64)
+    ids = ids or [100 + i for i in range(n)]  # ids that are not positions: the report must show the ids
+    # from sample 1 on: sample 0's x = 1.001 hides dz/db = x inside gradcheck's rtol 1e-3
+    return verify_gradients(w, b, CELL_DATA.X[1 : n + 1], CELL_DATA.y[1 : n + 1], ids=ids, manual=manual)
+
+
+def parse_table(v):
+    header, *lines = v.table().split("\n")
+    assert header == HEADER
+    rows = [ROW.match(line) for line in lines]
+    assert all(rows), lines
+    return rows
+
+
+def sign_flipped(w, x, b, y):  # every row disagrees: one "<- first", three plain MISMATCH
+    g = gradients(w, x, b, y)
+    return type(g)(*(-v for v in g))
+
+
+@pytest.mark.parametrize(
+    "manual", [gradients, dz_db_is_x, sign_flipped], ids=["agreeing", "dz_db-is-x", "sign-flipped"]
+)
+def test_table_rows_say_what_the_rows_hold(manual):
+    v = verification(manual)
+    for row, line in zip(v.report.rows, parse_table(v)):
+        assert (line["name"], line["symbol"]) == (row.label, row.symbol)
+        for field, value in (("abs", row.abs_diff), ("rel", row.rel_diff), ("allowance", row.allowance)):
+            assert float(line[field]) == pytest.approx(value, rel=1e-3, abs=0), field
+        # printed with 3 significant digits (.3g): within 0.5% of the value
+        assert (float(line["ulp"]), float(line["budget"])) == (pytest.approx(row.max_ulp, rel=5e-3), row.ulp_budget)
+        assert float(line["headroom"]) == pytest.approx(row.headroom, rel=5e-3)
+        assert int(line["id"]) == v.ids[row.at] == 100 + row.at
+        first = row is v.report.first_divergence
+        assert line["status"] == ("ok" if row.ok else "MISMATCH  <- first" if first else "MISMATCH")
+    assert v.table().count("MISMATCH") == sum(not r.ok for r in v.report.rows)
+
+
+def test_first_line_says_where_and_by_how_much():
+    v = verification(dz_db_is_x)
+    row = v.report.first_divergence
+    line = FIRST_LINE.match(v.message().split("\n")[0])
+    assert line, v.message()
+    assert (line["name"], line["symbol"], int(line["id"])) == ("delta_J_delta_b", "dJ/db", 100 + row.at)
+    assert (float(line["x"]), float(line["y"])) == (float(v.X[row.at]), float(v.y[row.at]))
+    assert (line["w"], line["b"], line["device"], line["dtype"]) == ("2", "-2", "cpu", "float64")
+    assert float(line["diff"]) == pytest.approx(abs(row.manual - row.autograd), rel=1e-2)
+    assert float(line["allowed"]) == pytest.approx(row.allowance, rel=1e-2)
+    assert line["problem"] is None, "a plain value mismatch needs no parenthesis"
+
+
+def dz_dw_off_by_1e_9(w, x, b, y):
+    g = gradients(w, x, b, y)
+    return g._replace(delta_J_delta_w=g.delta_J_delta_w * (1 + 1e-9))
+
+
+def test_first_line_gives_the_problem_when_it_is_not_plain_values():
+    v = verification(dz_dw_off_by_1e_9)
+    row = v.report.first_divergence
+    line = FIRST_LINE.match(v.message().split("\n")[0])
+    assert line["problem"] == row.problem
+    assert row.problem == (
+        f"up to {row.max_ulp:.3g} ULP apart, over the float64 budget of {ulp_budget(F64):g} ULP: "
+        "assert_close alone passes it"
+    )
+
+
+def test_the_message_carries_the_triage_of_the_given_gradient_function():
+    v = verification(dz_db_is_x)
+    triage_line = v.message().split("\n")[1]
+    assert triage_line == f"  {v.triage()}"
+    assert v.triage().gradcheck["delta_J_delta_b"], "gradcheck ran on dz_db_is_x, not on the package's gradients"
+    assert "first fails at delta_J_delta_b: Jacobian mismatch: numerical " in triage_line
+    rtol, atol = tolerances(F64)
+    assert v.triage().allowance == atol + rtol * abs(v.triage().witness)
+
+
+def test_assert_ok_raises_the_message_and_hides_its_own_frame():
+    v = verification(dz_db_is_x)
+    with pytest.raises(AssertionError) as excinfo:
+        v.assert_ok()
+    assert str(excinfo.value) == v.message()
+    hides = [
+        e.frame.f_locals["__tracebackhide__"] for e in excinfo.traceback if "__tracebackhide__" in e.frame.f_locals
+    ]
+    assert hides == [True], "pytest must show the test's line, not assert_ok's"
+
+
+def triage(manual, autograd, witness=0.0, gradcheck=None):
+    return Triage("delta_J_delta_z", manual, autograd, witness, allowance=1e-7, gradcheck=gradcheck or {"a": ""})
+
+
+PREFIX = "triage: the witness (complex step, complex128) gives delta_J_delta_z = "
+PASSES = "gradcheck of the manual chain rule (float64 central differences, rtol 1e-3) passes every intermediate there"
+
+
+@pytest.mark.parametrize(
+    "t, text",
+    [
+        pytest.param(triage(1.0, 1.0, 1.0 + 1e-9), None, id="no-disagreement"),
+        pytest.param(
+            triage(2.0, 1.0, 1.0),
+            f"{PREFIX}1; manual is 1 from it, autograd 0: the manual side is wrong. {PASSES}",
+            id="manual-wrong",
+        ),
+        pytest.param(
+            triage(0.0, 1e-7, 1.0),
+            f"{PREFIX}1; manual is 1 from it, autograd 1: the witness cannot tell which side is wrong. {PASSES}",
+            id="undecided",
+        ),
+        pytest.param(
+            triage(1e-7, 1.0),
+            f"{PREFIX}0; manual is 1e-07 from it, autograd 1: the autograd side is wrong. {PASSES}",
+            id="autograd-wrong-manual-at-the-allowance",
+        ),
+        pytest.param(
+            triage(2e-7, 1.0, gradcheck={"delta_J_delta_sigma": "", "delta_J_delta_z": "Jacobian mismatch: x"}),
+            f"{PREFIX}0; manual is 2e-07 from it, autograd 1: the autograd side is wrong (and manual too is off by "
+            "more than the allowed 1e-07). gradcheck of the manual chain rule (float64 central differences) first "
+            "fails at delta_J_delta_z: Jacobian mismatch: x",
+            id="both-off-gradcheck-fails",
+        ),
+    ],
+)
+def test_triage_line(t, text):
+    if text is None:
+        assert t.wrong == "undecided"
+    else:
+        assert str(t) == text
+
+
+def test_trajectory_summary_and_divergence():
+    d = Divergence(epoch=1, sample=7, parameter="b", manual=-1.5, reference=-1.25, allowance=2e-7)
+    assert str(d) == "epoch 1, sample 7, parameter b: manual -1.5 vs reference -1.25, |diff| 0.25 > allowed 2e-07"
+    ok = TrajectoryReport(steps=3, max_abs={"w": 0.0, "b": 1e-9}, first=None)
+    assert ok.summary() == "trajectory, 3 steps: max |diff| w 0.000e+00, max |diff| b 1.000e-09: ok"
+    bad = TrajectoryReport(steps=3, max_abs={"w": 0.0, "b": 0.25}, first=d)
+    assert (
+        bad.summary() == f"trajectory, 3 steps: max |diff| w 0.000e+00, max |diff| b 2.500e-01: MISMATCH, first at {d}"
+    )
+
+
+# --- compare_intermediate, number by number ---------------------------------------------------------------------------
+
+
+def t64(*values):
+    return torch.tensor(values, dtype=F64)
+
+
+def ulps_above(value: float, n: int) -> float:
+    v = torch.tensor(value, dtype=F64)
+    for _ in range(n):
+        v = torch.nextafter(v, torch.tensor(math.inf, dtype=F64))
+    return float(v)
+
+
+def test_the_ulp_budget_is_inclusive():
+    at_budget = compare_intermediate("delta_J_delta_z", t64(ulps_above(1.0, 8)), t64(1.0))
+    over = compare_intermediate("delta_J_delta_z", t64(1.0, ulps_above(1.0, 9), ulps_above(1.0, 9)), t64(1.0, 1.0, 1.0))
+    assert (at_budget.ok, at_budget.max_ulp) == (True, 8.0)
+    assert (over.ok, over.close, over.max_ulp, over.at) == (False, True, 9.0, 1), "the first sample over the budget"
+
+
+def test_the_first_sample_out_of_tolerance_wins_over_an_earlier_one_over_the_ulp_budget():
+    # sample 0: 5e-8 from 0, inside atol 1e-7 but ~4.6e18 ULP; sample 1: 5e-7 from 1, outside 1e-7 + 1e-7·1
+    row = compare_intermediate("delta_J_delta_z", t64(5e-8, 1 + 5e-7), t64(0.0, 1.0))
+    assert (row.ok, row.close, row.at) == (False, False, 1)
+    rtol, atol = tolerances(F64)
+    assert row.allowance == atol + rtol * 1.0
+
+
+def test_an_agreeing_row_shows_the_sample_with_the_least_headroom():
+    rtol, atol = tolerances(F64)
+    row = compare_intermediate("delta_J_delta_z", t64(100.0, ulps_above(0.5, 3)), t64(100.0, 0.5))
+    assert (row.ok, row.at) == (True, 1), "|diff| 0 at 100 leaves infinite headroom; 3 ULP at 0.5 does not"
+    assert row.headroom == pytest.approx((atol + rtol * 0.5) / (ulps_above(0.5, 3) - 0.5))
+    assert row.allowance == atol + rtol * 0.5
+
+
+def test_relative_differences_count_0_over_0_as_agreement_and_x_over_0_as_infinite():
+    row = compare_intermediate("delta_J_delta_z", t64(2.5, 0.0), t64(2.0, 0.0))
+    assert row.rel_diff == 0.25 and row.abs_diff == 0.5
+    assert compare_intermediate("delta_J_delta_z", t64(1e-9), t64(0.0)).rel_diff == math.inf
+    assert compare_intermediate("delta_J_delta_z", t64(1.0), t64(1.0)).headroom == math.inf
+
+
+def test_a_collapsed_batch_is_compared_by_broadcasting_at_every_sample():
+    """The lesson's torch.sum gives one number for a batch: right for sample 0 here, wrong from sample 1 on."""
+    autograd = t64(-0.5, -0.25, -0.75)
+    row = compare_intermediate("delta_J_delta_sigma", torch.tensor(-0.5, dtype=F64), autograd)
+    assert (row.ok, row.close, row.at, row.manual) == (False, False, 1, -0.5)
+    assert "shape" in row.problem
+
+
+# --- the pieces the verification relies on ----------------------------------------------------------------------------
+
+
+def test_forward_keeps_the_cost():
+    w, b = torch.tensor(2.0, dtype=F64), torch.tensor(-2.0, dtype=F64)
+    fp = forward(w, CELL_DATA.X[:4], b, CELL_DATA.y[:4])
+    torch.testing.assert_close(fp.J, (torch.sigmoid(2 * CELL_DATA.X[:4] - 2) - CELL_DATA.y[:4]) ** 2)
+
+
+def test_dsigma_dz_computes_sigma_itself_when_not_given_it():
+    z = torch.linspace(-5, 5, 11, dtype=F64, requires_grad=True)
+    torch.sigmoid(z).sum().backward()
+    torch.testing.assert_close(local_derivatives.delta_sigma_delta_z(z.detach()), z.grad)
+
+
+def test_autograd_side_takes_an_integer_target_as_the_lesson_does():
+    w, b = torch.tensor(2.0, dtype=F64), torch.tensor(-2.0, dtype=F64)
+    as_int = autograd_gradients(w, CELL_DATA.X[:4], b, CELL_DATA.y[:4].long())
+    as_float = autograd_gradients(w, CELL_DATA.X[:4], b, CELL_DATA.y[:4])
+    for name in as_float._fields:
+        torch.testing.assert_close(getattr(as_int, name), getattr(as_float, name))
+
+
+def test_gradcheck_runs_in_float64_whatever_it_is_given():
+    x, y = CELL_DATA.X[:2].float(), CELL_DATA.y[:2].float()
+    assert gradcheck_intermediates(torch.tensor(2.0), x, torch.tensor(-2.0), y) == {
+        name: "" for name in ("delta_J_delta_sigma", "delta_J_delta_z", "delta_J_delta_w", "delta_J_delta_b")
+    }
+
+
+def test_gradchecks_message_on_one_line():
+    jacobian = (
+        "Jacobian mismatch for output 0 with respect to input 0,\nnumerical:tensor([[-0.2497,  0.0000],\n"
+        "        [ 0.0000, -0.1543]], dtype=torch.float64)\nanalytical:tensor([[-0.5000, -0.0000],\n"
+        "        [-0.0000, -0.4504]], dtype=torch.float64)\n"
+    )
+    assert _one_line(jacobian) == (
+        "Jacobian mismatch: numerical -0.2497, 0.0000, 0.0000, -0.1543, analytical -0.5000, -0.0000, -0.0000, -0.4504"
+    )
+    assert _one_line("Backward is not reentrant,\n  i.e., running backward twice\n") == (
+        "Backward is not reentrant, i.e., running backward twice"
+    )
+
+
+def test_an_unknown_dtype_has_no_ulp_budget():
+    with pytest.raises(
+        ValueError, match=r"^no ULP budget for torch.int64; the verification runs in float32 or float64$"
+    ):
+        ulp_budget(torch.int64)
+
+
+# --- the trajectory comparison ----------------------------------------------------------------------------------
+
+
+def trajectory(w_values, b_values, dtype=F64):
+    """[1 epoch, N steps, (w, b, J)]"""
+    steps = torch.tensor([[w, b, 0.0] for w, b in zip(w_values, b_values)], dtype=F64)
+    return steps.reshape(1, -1, 3).to(dtype)
+
+
+def test_trajectory_allows_atol_near_zero_and_reports_the_allowance():
+    from backprop_manual.check.trajectory import compare_trajectories
+
+    rtol, atol = tolerances(F64)
+    reference = trajectory([0.0, 0.0, 2.0], [0.0, 0.0, -2.0])
+    inside = compare_trajectories(trajectory([5e-8, 0.0, 2.0], [0.0, 0.0, -2.0]), reference)
+    assert inside.ok, "5e-8 from 0 is inside atol 1e-7"
+    outside = compare_trajectories(trajectory([0.0, 0.0, 2.0], [0.0, 0.0, -2.0 - 5e-7]), reference)
+    assert (outside.first.sample, outside.first.parameter) == (2, "b")
+    assert outside.first.allowance == atol + rtol * 2.0
+
+
+def test_a_trajectory_in_another_dtype_diverges_at_its_first_step():
+    from backprop_manual.check.trajectory import compare_trajectories
+
+    reference = trajectory([2.0, 2.0], [-2.0, -2.0])
+    report = compare_trajectories(trajectory([2.0, 2.0], [-2.0, -2.0], dtype=torch.float32), reference)
+    assert (report.first.epoch, report.first.sample, report.first.parameter) == (0, 0, "w")
+
+
+def test_the_nn_sgd_reference_keeps_no_trajectory_unless_asked():
+    from backprop_manual import nn_sgd_descent
+
+    w, b = torch.tensor(2.0, dtype=F64), torch.tensor(-2.0, dtype=F64)
+    assert nn_sgd_descent(w, b, CELL_DATA.X[:3], CELL_DATA.y[:3], epochs=1).trajectory is None
+
+
+# ----------------------------------------
+# Every sample, dtype, device and parameter point: each hand-derived intermediate against autograd, in chain order.
+
+CELL_DATA = load_cell_data()  # float64 on the CPU; each case moves its sample to its device and dtype
+POINTS = [pytest.param((2.0, -2.0), id="w2_b-2")]  # the lesson's starting point
+_rng = torch.Generator().manual_seed(20261128)
+POINTS += [  # seeded random points, rounded so that the id says exactly where
+    pytest.param((w, b), id=f"w{w:g}_b{b:g}")
+    for w, b in (torch.rand((3, 2), generator=_rng, dtype=torch.float64) * 8 - 4).round(decimals=2).tolist()
+]
+
+
+@pytest.mark.parametrize("sample", range(len(CELL_DATA.ids)), ids=lambda i: f"sample{CELL_DATA.ids[i]}")
+@pytest.mark.parametrize("point", POINTS)
+def test_every_intermediate_matches_autograd(device, dtype, point, sample):
+    w, b = (torch.tensor(p, dtype=dtype, device=device) for p in point)
+    x, y = (t[sample : sample + 1].to(device=device, dtype=dtype) for t in (CELL_DATA.X, CELL_DATA.y))
+    v = verify_gradients(w, b, x, y, ids=[CELL_DATA.ids[sample]])
+    v.assert_ok()
+    ran_on = {(t.device.type, t.dtype) for t in (*v.manual, *v.autograd)}
+    assert ran_on == {(device, dtype)}, f"the case says {device}/{dtype} but its gradients were on {ran_on}"

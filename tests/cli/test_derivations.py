@@ -1,0 +1,420 @@
+"""backprop-manual verify|train --derivation NAME|FILE.py, and backprop-manual derivations.
+
+A user's file is written into tmp_path: the neuron in matrix form with its hand backward. Exit 0 when it agrees, 1
+for a planted mistake (named first), 2 with one line on stderr and no traceback for every way the file itself can be
+wrong, including an exception inside its own forward or backward: 1 is only ever a real disagreement.
+"""
+
+import json
+import math
+import subprocess
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+import torch
+
+from backprop_manual.check import verify_chain
+from backprop_manual.cli.main import main
+from backprop_manual.derivations import SHIPPED
+
+MINE = '''"""z = X w + b;  sigma = sigmoid(z);  J = mean (sigma - y)^2"""
+import torch
+
+
+def forward(w, b, X, y):
+    z = X @ w + b
+    sigma = torch.sigmoid(z)
+    return {"z": z, "sigma": sigma, "loss": ((sigma - y) ** 2).mean()}
+
+
+def backward(fwd, w, b, X, y):
+    N = X.shape[0]
+    d_sigma = 2 * (fwd["sigma"] - y) / N
+    d_z = fwd["sigma"] * (1 - fwd["sigma"]) * d_sigma
+    return {"sigma": d_sigma, "z": d_z, "w": X.T @ d_z, "b": d_z.sum(0)}
+
+
+def example(dtype, device):
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(16, 3, generator=g, dtype=torch.float64)
+    y = (X[:, 0] > 0).double()
+    w = torch.randn(3, generator=g, dtype=torch.float64)
+    move = dict(dtype=dtype, device=device)
+    return {"w": w.to(**move), "b": torch.zeros((), **move)}, {"X": X.to(**move), "y": y.to(**move)}
+'''
+RETURN = '    return {"w": w.to(**move), "b": torch.zeros((), **move)}, {"X": X.to(**move), "y": y.to(**move)}'
+CPU = ["--device", "cpu"]
+
+
+def edit(source: str, old: str, new: str) -> str:
+    assert source.count(old) == 1, f"the edit's anchor {old!r} is not in the file once"
+    return source.replace(old, new)
+
+
+def user_file(tmp_path: Path, source: str = MINE, name: str = "mine.py") -> str:
+    path = tmp_path / name
+    path.write_text(source, encoding="utf-8")
+    return str(path)
+
+
+def the_error(capsys, code: int, path: str = "") -> str:
+    """The one line on stderr of a run that exited 2, checked: no traceback, the file named."""
+    out, err = capsys.readouterr()
+    assert code == 2, out + err
+    assert "Traceback" not in out + err
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("backprop-manual verify: error: " + (f"{path}: " if path else "")), err
+    return err
+
+
+def test_a_correct_file_agrees_on_the_device_and_dtype(tmp_path, capsys, device, dtype):
+    name = str(dtype).removeprefix("torch.")
+    path = user_file(tmp_path)
+    assert main(["verify", "--derivation", path, "--device", device, "--dtype", name]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"backprop_manual: hand backward vs autograd, in chain order; derivation {path}; ")
+    assert "training: 20 epochs (one full-batch step each), lr = 0.1 (the default)" in out
+    assert f"\n{device} {name}: all 4 gradients agree\n" in out
+    rows = [line.split()[0] for line in out.splitlines() if line.startswith("  delta_J_delta_")]
+    assert rows == ["delta_J_delta_sigma", "delta_J_delta_z", "delta_J_delta_w", "delta_J_delta_b"], "chain order"
+    assert "  training, 20 steps, largest |manual - torch.optim.SGD|: " in out
+    assert out.endswith("\nall agree\n")
+
+
+def test_every_available_device_and_both_dtypes_by_default(tmp_path, capsys):
+    assert main(["verify", "--derivation", user_file(tmp_path), "--epochs", "2"]) == 0
+    out = capsys.readouterr().out
+    on = ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
+    assert [line.split(":")[0] for line in out.splitlines() if line.endswith("gradients agree")] == [
+        f"{d} {n}" for d in on for n in ("float32", "float64")
+    ]
+    not_verified = "cuda: not available on this machine (torch.cuda.is_available() is False): not verified"
+    assert (not_verified in out) == (not torch.cuda.is_available())
+
+
+def test_a_planted_mistake_exits_1_and_names_the_first_divergent_gradient(tmp_path, capsys):
+    wrong = edit(MINE, 'd_z = fwd["sigma"] * (1 - fwd["sigma"]) * d_sigma', 'd_z = fwd["sigma"] * d_sigma')
+    assert main(["verify", "--derivation", user_file(tmp_path, wrong), *CPU, "--dtype", "float64"]) == 1
+    out = capsys.readouterr().out
+    assert "\ncpu float64: MISMATCH\nz (delta_J_delta_z, dJ/dz) is the first gradient in chain order to diverge" in out
+    assert "  witness: float64 central differences" in out and "the manual side is wrong" in out
+    first = [line for line in out.splitlines() if line.endswith("<- first")]
+    assert len(first) == 1 and first[0].startswith("  delta_J_delta_z "), out
+    assert ": MISMATCH, first at step 0, parameter w[" in out, "the training parts at once"
+    assert out.endswith("\nMISMATCH: see the tables above\n")
+
+
+def test_training_alone_can_fail(tmp_path, capsys):
+    """The gradients are right at the example's point, but the backward's update drifts: exit 1 on training."""
+    drift = edit(MINE, '"b": d_z.sum(0)}', '"b": d_z.sum(0) * (1 + (b != 0))}')
+    assert main(["verify", "--derivation", user_file(tmp_path, drift), *CPU, "--dtype", "float64"]) == 1
+    out = capsys.readouterr().out
+    assert "cpu float64: all 4 gradients agree" in out, "b starts at 0, where the wrong factor is 1"
+    assert ": MISMATCH, first at step 1, parameter b[]" in out
+
+
+BAD_FILES = {
+    # id: (how to make the file from MINE, or None for no file at all; what the one line must say)
+    "missing": (None, "no such file"),
+    "syntax-error": (lambda s: s + "\ndef broken(:\n", "does not import: SyntaxError: "),
+    "import-error": (lambda s: "import not_a_module_anywhere\n" + s, "does not import: ModuleNotFoundError: No module"),
+    "raises-at-import": (lambda s: s + '\nraise RuntimeError("half-finished")\n', "RuntimeError: half-finished (line"),
+    "exits-at-import": (lambda s: s + "\nimport sys\nsys.exit(3)\n", "does not import: SystemExit: 3"),
+    "no-backward": (lambda s: edit(s, "def backward(", "def backward_("), "no function backward()"),
+    "forward-not-a-function": (lambda s: s + "\nforward = 3\n", "no function forward()"),
+    "per-sample-not-bool": (lambda s: s + '\nPER_SAMPLE = "yes"\n', "PER_SAMPLE must be True or False, not 'yes'"),
+    "lr-not-positive": (lambda s: s + "\nLR = -1\n", "LR must be a finite number > 0, not -1"),
+    "example-raises": (
+        lambda s: edit(
+            s, "    g = torch.Generator()", '    raise ValueError("no data yet")\n    g = torch.Generator()'
+        ),
+        "example(torch.float32, 'cpu') raised ValueError: no data yet (line 19)",
+    ),
+    "example-returns-a-list": (lambda s: edit(s, RETURN, "    return [X, y, w]"), "it returned a list of 3"),
+    "example-returns-one-dict": (lambda s: edit(s, RETURN, '    return {"w": w}'), "it returned a dict"),
+    "param-not-a-tensor": (
+        lambda s: edit(s, 'torch.zeros((), **move)}, {"X"', '0.0}, {"X"'),
+        "returned params['b'] a float, not a tensor",
+    ),
+    "example-ignores-dtype": (
+        lambda s: edit(s, "move = dict(dtype=dtype, ", "move = dict(dtype=torch.float64, "),
+        "returned params['w'] float64, not float32: make the tensors with dtype=dtype",
+    ),
+    "example-ignores-device": (
+        lambda s: edit(s, "move = dict(dtype=dtype, device=device)", 'move = dict(dtype=dtype, device="meta")'),
+        "returned params['w'] on meta, not cpu: make the tensors with device=device",
+    ),
+    "verifier-rejects-it": (
+        lambda s: edit(s, 'return {"sigma": d_sigma,', 'return {"s": d_sigma,'),
+        "the backward returned 's', which is neither an intermediate of the forward (z, sigma) nor a parameter",
+    ),
+    "loss-not-scalar": (lambda s: edit(s, "** 2).mean()}", "** 2)}"), "the loss must be a scalar"),
+    "backward-raises": (
+        lambda s: edit(s, "    N = X.shape[0]\n", "    N = X.shape[0] // 0\n"),
+        "backward raised ZeroDivisionError: integer division or modulo by zero (line 12), on cpu in float32",
+    ),
+    "loss-not-finite-at-the-example": (
+        lambda s: edit(s, '"loss": ((sigma - y) ** 2).mean()}', '"loss": ((sigma - y) ** 2).mean() / (b - b)}'),
+        "J is not finite at example()'s point on cpu in float32: not verified; choose another",
+    ),
+    "forward-raises": (
+        lambda s: edit(s, "    sigma = torch.sigmoid(z)\n", '    sigma = {}["sigmoid"]\n'),
+        "forward raised KeyError: 'sigmoid' (line 7), on cpu in float32",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", [pytest.param(k, id=k) for k in BAD_FILES])
+def test_a_bad_file_is_one_line_and_exit_2_never_1(tmp_path, capsys, case):
+    make, says = BAD_FILES[case]
+    path = str(tmp_path / "mine.py") if make is None else user_file(tmp_path, make(MINE))
+    err = the_error(capsys, main(["verify", "--derivation", path, *CPU, "--json", str(tmp_path / "v.json")]), path)
+    assert says in err, err
+    assert not (tmp_path / "v.json").exists(), "a run that exits 2 writes no verdict"
+
+
+def test_a_forward_that_fails_under_vmap_says_so(tmp_path, capsys):
+    source = edit(MINE, "(sigma - y) ** 2).mean()}", "(sigma - y) ** 2) * float(X.sum() != 0)}") + "PER_SAMPLE = True\n"
+    err = the_error(capsys, main(["verify", "--derivation", user_file(tmp_path, source), *CPU]))
+    assert "forward raised RuntimeError: vmap: " in err and "(line 8), " in err
+    assert err.endswith("on cpu in float32 (PER_SAMPLE: one sample at a time, under vmap)\n"), err
+
+
+def test_a_directory_is_refused(tmp_path, capsys):
+    err = the_error(capsys, main(["verify", "--derivation", str(tmp_path), *CPU]), str(tmp_path))
+    assert "is a directory" in err
+
+
+def test_a_file_that_is_not_python_is_refused(tmp_path, capsys):
+    path = user_file(tmp_path, MINE, "mine.txt")
+    err = the_error(capsys, main(["verify", "--derivation", path, *CPU]), path)
+    assert "not a Python file" in err
+
+
+def test_an_unknown_name_lists_the_shipped_ones(capsys):
+    err = the_error(capsys, main(["verify", "--derivation", "no-such-derivation", *CPU]))
+    assert err.startswith(
+        "backprop-manual verify: error: unknown derivation 'no-such-derivation': the shipped ones are "
+    )
+    assert ", ".join(SHIPPED) in err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here: it is only refused where it is absent")
+def test_cuda_asked_for_without_a_gpu_is_exit_2(tmp_path, capsys):
+    for command in ("verify", "train"):
+        code = main([command, "--derivation", user_file(tmp_path), "--device", "cuda"])
+        out, err = capsys.readouterr()
+        assert (code, out) == (2, "")
+        assert err == (
+            f"backprop-manual {command}: error: --device cuda asked for, but torch.cuda.is_available() is False "
+            "(no GPU, or a CPU build of torch)\n"
+        )
+
+
+@pytest.mark.parametrize(
+    "command, option",
+    [
+        pytest.param("verify", ["--data", "x.csv"], id="verify-data"),
+        pytest.param("verify", ["--feature", "f"], id="verify-feature"),
+        pytest.param("verify", ["--target", "t"], id="verify-target"),
+        pytest.param("verify", ["--w0", "1"], id="verify-w0"),
+        pytest.param("verify", ["--b0", "0"], id="verify-b0"),
+        pytest.param("verify", ["--trajectory-samples", "all"], id="verify-trajectory-samples"),
+        pytest.param("train", ["--samples", "10"], id="train-samples"),
+        pytest.param("train", ["--plot", "out.png"], id="train-plot"),
+    ],
+)
+def test_the_neurons_csv_options_are_refused_with_a_derivation(tmp_path, capsys, command, option):
+    code = main([command, "--derivation", user_file(tmp_path), *option])
+    out, err = capsys.readouterr()
+    assert (code, out) == (2, "")
+    assert err == (
+        f"backprop-manual {command}: error: {option[0]} applies to the lesson's neuron on a CSV, not to --derivation "
+        f"{tmp_path / 'mine.py'}: its example(dtype, device) gives the parameters and the data\n"
+    )
+
+
+def test_the_learning_rate_is_lr_else_the_modules_lr_else_the_default(tmp_path, capsys):
+    path = user_file(tmp_path, MINE + "\nLR = 0.25\n")
+    for extra, says in (([], "lr = 0.25 (the module's LR)"), (["--lr", "0.5"], "lr = 0.5 (--lr)")):
+        assert main(["verify", "--derivation", path, *CPU, "--dtype", "float64", "--epochs", "1", *extra]) == 0
+        assert says in capsys.readouterr().out
+
+
+PER_SAMPLE = '''"""The lesson's neuron, one J per sample: z = w x + b; sigma = sigmoid(z); J_i = (sigma_i - y_i)^2"""
+import torch
+
+PER_SAMPLE = True
+LR = 0.5
+
+
+def forward(w, b, x, y):
+    z = w * x + b
+    sigma = torch.sigmoid(z)
+    return {"z": z, "sigma": sigma, "loss": (sigma - y) ** 2}
+
+
+def backward(fwd, w, b, x, y):
+    d_sigma = 2 * (fwd["sigma"] - y)
+    d_z = fwd["sigma"] * (1 - fwd["sigma"]) * d_sigma
+    return {"sigma": d_sigma, "z": d_z, "w": x * d_z, "b": d_z}
+
+
+def example(dtype, device):
+    x = torch.linspace(-2, 2, 7, dtype=dtype, device=device)
+    return {"w": torch.tensor(0.5, dtype=dtype, device=device), "b": torch.zeros((), dtype=dtype, device=device)}, {
+        "x": x, "y": (x > 0).to(dtype)}
+'''
+
+
+def test_a_per_sample_file_trains_one_sample_per_step(tmp_path, capsys):
+    path = user_file(tmp_path, PER_SAMPLE)
+    assert main(["verify", "--derivation", path, *CPU, "--epochs", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "training: 3 epochs (one step per sample, PER_SAMPLE), lr = 0.5 (the module's LR)" in out
+    assert out.count("  training, 21 steps, ") == 2, "7 samples x 3 epochs, in each dtype"
+    assert "  delta_J_delta_w             dJ/dw  [7]" in out, "each sample's own dJ_i/dw"
+
+
+def strict_json(path: Path) -> dict:
+    def refuse(constant):
+        raise ValueError(f"not strict JSON: {constant}")
+
+    return json.loads(path.read_text(encoding="utf-8"), parse_constant=refuse)
+
+
+def test_the_json_verdict_holds_every_row_with_null_for_non_finite(tmp_path, capsys):
+    path, verdict = user_file(tmp_path), tmp_path / "verdict.json"
+    assert main(["verify", "--derivation", path, *CPU, "--epochs", "3", "--json", str(verdict)]) == 0
+    document = strict_json(verdict)
+    assert {k: document[k] for k in ("schema", "ok", "exit_code", "command")} == {
+        "schema": 1,
+        "ok": True,
+        "exit_code": 0,
+        "command": "backprop-manual verify",
+    }
+    assert document["derivation"] == {"name": path, "source": path, "per_sample": False}
+    assert document["training"] == {"epochs": 3, "lr": 0.1, "lr_from": "the default"}
+    assert document["devices_not_available"] == []  # --device cpu: nothing was left out
+    assert document["torch"] == torch.__version__
+    assert [(r["device"], r["dtype"]) for r in document["runs"]] == [("cpu", "float32"), ("cpu", "float64")]
+    namespace: dict = {}
+    exec(compile(MINE, path, "exec"), namespace)
+    for run, dtype in zip(document["runs"], (torch.float32, torch.float64), strict=True):
+        assert (run["ok"], run["gradients_ok"], run["first_divergent_intermediate"], run["notes"]) == (
+            True,
+            True,
+            None,
+            [],
+        )
+        report = verify_chain(namespace["forward"], namespace["backward"], *namespace["example"](dtype, "cpu"))
+        for row, r in zip(run["intermediates"], report.rows, strict=True):
+            expected = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in asdict(r).items()}
+            assert row == {**expected, "ok": True}, r.name
+        training = run["training"]
+        assert (training["ok"], training["steps"], training["first_divergence"]) == (True, 3, None)
+        assert set(training["max_abs_diff"]) == {"w", "b"}
+        assert training["summary"].startswith("training, 3 steps, largest |manual - torch.optim.SGD|: w ")
+    assert any(row["headroom"] is None for run in document["runs"] for row in run["intermediates"]), (
+        "an exact row's headroom is inf: null in the file"
+    )
+
+
+def test_the_json_verdict_of_a_mismatch(tmp_path, capsys):
+    wrong = edit(MINE, '"w": X.T @ d_z', '"w": 2 * X.T @ d_z')
+    verdict = tmp_path / "verdict.json"
+    code = main(
+        ["verify", "--derivation", user_file(tmp_path, wrong), *CPU, "--dtype", "float64", "--json", str(verdict)]
+    )
+    assert code == 1
+    document = strict_json(verdict)
+    assert (document["ok"], document["exit_code"]) == (False, 1)
+    (run,) = document["runs"]
+    assert (run["ok"], run["gradients_ok"], run["first_divergent_intermediate"]) == (False, False, "delta_J_delta_w")
+    assert [(r["name"], r["status"], r["ok"]) for r in run["intermediates"]] == [
+        ("sigma", "ok", True),
+        ("z", "ok", True),
+        ("w", "MISMATCH", False),
+        ("b", "ok", True),
+    ]
+    first = run["training"]["first_divergence"]
+    assert (run["training"]["ok"], first["step"], first["parameter"]) == (False, 0, "w")
+    assert set(first) == {"step", "parameter", "index", "manual", "reference", "allowance", "problem"}
+    assert first["problem"] == "", "a value that parted, not a gradient the step could not use"
+
+
+def test_train_prints_the_final_parameters_and_the_summary(tmp_path, capsys):
+    path = user_file(tmp_path)
+    assert main(["train", "--derivation", path, "--epochs", "5"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0] == (
+        f"backprop-manual train: derivation {path}; training: 5 epochs (one full-batch step each), lr = 0.1 "
+        "(the default); on cpu in float64"
+    )
+    assert lines[2].startswith("  J: ") and " at the start; at the end: manual " in lines[2]
+    assert lines[4].split() == [
+        "parameter",
+        "shape",
+        "final",
+        "|manual",
+        "-",
+        "SGD|",
+        "largest",
+        "over",
+        "the",
+        "steps",
+    ]
+    assert [line.split()[:2] for line in lines[5:7]] == [["w", "[3]"], ["b", "[]"]]
+    assert lines[-1].startswith("  training, 5 steps, ") and lines[-1].endswith(": ok")
+
+
+def test_train_exits_1_where_the_loops_part(tmp_path, capsys):
+    wrong = edit(MINE, '"b": d_z.sum(0)}', '"b": -d_z.sum(0)}')
+    assert main(["train", "--derivation", user_file(tmp_path, wrong), "--epochs", "2"]) == 1
+    assert ": MISMATCH, first at step 0, parameter b[]" in capsys.readouterr().out
+
+
+def test_train_refuses_a_bad_file_in_one_line(tmp_path, capsys):
+    code = main(["train", "--derivation", user_file(tmp_path, edit(MINE, "def example(", "def example_("))])
+    out, err = capsys.readouterr()
+    assert (code, out, err.count("\n")) == (2, "", 1)
+    assert err.startswith(f"backprop-manual train: error: {tmp_path / 'mine.py'}: no function example()")
+
+
+def test_two_users_files_of_one_name_are_two_modules(tmp_path, capsys):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    right = user_file(tmp_path / "a", MINE)
+    wrong = user_file(tmp_path / "b", edit(MINE, '"b": d_z.sum(0)}', '"b": -d_z.sum(0)}'))
+    for path, code in ((right, 0), (wrong, 1), (right, 0)):
+        assert main(["verify", "--derivation", path, *CPU, "--dtype", "float64", "--epochs", "1"]) == code, path
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("name", list(SHIPPED))
+def test_each_shipped_derivation_verifies_by_name(capsys, name):
+    assert main(["verify", "--derivation", name, *CPU, "--dtype", "float64", "--epochs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"backprop_manual: hand backward vs autograd, in chain order; derivation {name} (")
+    assert f": {SHIPPED[name][1]}; training: 1 epoch (" in out
+    assert out.endswith("\nall agree\n")
+
+
+def test_derivations_lists_the_shipped_ones_name_first(capsys):
+    assert main(["derivations"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == list(SHIPPED)
+    for line, (name, (_, description)) in zip(lines, SHIPPED.items(), strict=True):
+        assert line.removeprefix(name).strip() == description
+
+
+def test_the_console_script_lists_the_derivations():
+    script = Path(sys.executable).parent / "backprop-manual"
+    if not script.exists():
+        pytest.skip(f"no console script at {script}: pip install -e . installs it")
+    run = subprocess.run([str(script), "derivations"], capture_output=True, text=True, timeout=120)
+    assert (run.returncode, run.stderr) == (0, ""), run.stderr
+    assert [line.split()[0] for line in run.stdout.splitlines()] == list(SHIPPED)

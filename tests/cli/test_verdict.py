@@ -1,0 +1,66 @@
+"""The JSON verdict's own rules: strict JSON (non-finite numbers are null), UTF-8, one document; its layout, schema 2.
+
+tests/cli/test_commands.py checks the values of a real run's verdict; here the keys and their rules.
+"""
+
+import json
+import math
+
+from backprop_manual.check.trajectory import Divergence, TrajectoryReport
+from backprop_manual.cli.verdict import SCHEMA, finite_or_null, trajectory, verdict, write
+
+
+def test_non_finite_floats_become_null_at_any_depth_and_nothing_else_changes():
+    document = {
+        "nan": math.nan,
+        "inf": math.inf,
+        "-inf": -math.inf,
+        "numbers": [0.0, -0.0, 1.5, -2, 10**20, 5e-324],
+        "nested": {"rows": ({"headroom": math.inf, "close": True, "sample_id": None, "name": "dJ/dσ"},)},
+    }
+    assert finite_or_null(document) == {
+        "nan": None,
+        "inf": None,
+        "-inf": None,
+        "numbers": [0.0, -0.0, 1.5, -2, 10**20, 5e-324],
+        "nested": {"rows": [{"headroom": None, "close": True, "sample_id": None, "name": "dJ/dσ"}]},
+    }
+
+
+def test_write_gives_strict_indented_utf8_json_ending_in_a_newline(tmp_path):
+    path = tmp_path / "verdict.json"
+    write(path, {"symbol": "dJ/dσ", "headroom": math.inf, "rows": [1, 2]})
+    text = path.read_bytes().decode("utf-8")
+    assert text == '{\n  "symbol": "dJ/dσ",\n  "headroom": null,\n  "rows": [\n    1,\n    2\n  ]\n}\n'
+
+
+def test_the_document_says_its_schema_and_one_status_consistent_with_the_exit_code():
+    ok, bad = {"status": "ok"}, {"status": "MISMATCH"}
+    assert SCHEMA == 2
+    assert [(d["schema"], d["status"], d["exit_code"]) for d in (verdict({}, [ok, ok]), verdict({}, [ok, bad]))] == [
+        (2, "ok", 0),
+        (2, "MISMATCH", 1),
+    ]
+    assert "ok" not in verdict({}, [ok]), "status says it; no second key to disagree with it"
+
+
+def test_a_trajectory_step_has_one_position_and_one_id():
+    step = Divergence(epoch=1, sample=2, parameter="w", manual=math.inf, reference=math.inf, allowance=math.inf)
+    report = TrajectoryReport(steps=10, max_abs={"w": 0.0, "b": 0.0}, first=None, overflow=step)
+    document = trajectory(report, ids=[100, 101, 102, 103, 104])
+    assert document == {
+        "status": "overflow",
+        "steps": 10,
+        "max_abs_diff": {"w": 0.0, "b": 0.0},
+        "first_divergence": None,
+        "overflow": {
+            "epoch": 1,
+            "parameter": "w",
+            "manual": math.inf,
+            "reference": math.inf,
+            "allowance": math.inf,
+            "position": 2,
+            "sample_id": 102,
+        },
+    }
+    assert json.loads(json.dumps(finite_or_null(document)))["overflow"]["manual"] is None

@@ -1,0 +1,149 @@
+"""Every benchmarked variant computes what the reference computes, before anyone times it."""
+
+from functools import cache
+
+import pytest
+import torch
+
+from backprop_manual import gradients, load_cell_data
+from backprop_manual.check.trajectory import compare_trajectories, nn_sgd_descent
+from backprop_manual.neuron import local_derivatives
+from backprop_manual.neuron.lesson import lesson_loop
+from backprop_manual.neuron.loop import gradient_descent
+from backprop_manual.variants.autograd_loop import autograd_descent
+from backprop_manual.variants.cuda_graph import GraphedDescent, IndexedStep, graphed_descent
+from backprop_manual.variants.float_loop import float_descent
+from backprop_manual.variants.fused_loop import fused_descent
+from backprop_manual.variants.per_sample import autograd_per_sample, manual_per_sample, vmap_per_sample
+
+SHORT = 2  # epochs: 1,138 steps are enough to show two loops agree; the 20-epoch lockstep is in test_trajectory.py
+
+
+@cache
+def start(device, dtype):
+    data = load_cell_data(dtype=dtype, device=device)
+    return torch.tensor(2.0, dtype=dtype, device=device), torch.tensor(-2.0, dtype=dtype, device=device), data.X, data.y
+
+
+def test_fused_loop_is_bit_for_bit_gradient_descent(device, dtype):
+    """The fused chain rule, timed as a variant, takes the lesson-structured loop's steps exactly."""
+    fused = fused_descent(*start(device, dtype), epochs=20, trajectory=True)
+    manual = gradient_descent(*start(device, dtype), epochs=20, trajectory=True)
+    assert torch.equal(fused.trajectory, manual.trajectory), compare_trajectories(
+        fused.trajectory, manual.trajectory
+    ).summary()
+    assert torch.equal(fused.w, manual.w) and torch.equal(fused.b, manual.b)
+
+
+def wrong(local):
+    """A local derivative's wrong twin: twice the right value."""
+    return lambda *args, **kwargs: 2 * local(*args, **kwargs)
+
+
+@pytest.mark.parametrize("name", ["delta_J_delta_sigma", "delta_sigma_delta_z", "delta_z_delta_w", "delta_z_delta_b"])
+def test_gradient_descent_runs_the_hand_derived_local_derivatives(monkeypatch, name):
+    """Each local derivative is looked up when the loop runs: a wrong one moves the very first step."""
+    w, b, X, y = start("cpu", torch.float64)
+    right = gradient_descent(w, b, X[:1], y[:1], epochs=1)
+    monkeypatch.setattr(local_derivatives, name, wrong(getattr(local_derivatives, name)))
+    broken = gradient_descent(w, b, X[:1], y[:1], epochs=1)
+    moved = {p: float(r) != float(k) for p, r, k in zip("wb", right[:2], broken[:2], strict=True)}
+    assert moved == {"w": name != "delta_z_delta_b", "b": name != "delta_z_delta_w"}, (name, moved)
+
+
+@pytest.mark.parametrize(
+    "loop", [autograd_descent, gradient_descent, fused_descent], ids=["autograd", "manual", "fused"]
+)
+def test_loop_follows_nn_sgd(device, dtype, loop):
+    ours = loop(*start(device, dtype), epochs=SHORT, trajectory=True)
+    reference = nn_sgd_descent(*start(device, dtype), epochs=SHORT, trajectory=True)
+    report = compare_trajectories(ours.trajectory, reference.trajectory)
+    assert report.ok, report.summary()
+
+
+def test_python_float_floor_ends_where_the_manual_loop_ends():
+    w, b, X, y = start("cpu", torch.float64)
+    floats = float_descent(2.0, -2.0, X.tolist(), y.tolist(), epochs=SHORT)
+    manual = gradient_descent(w, b, X, y, epochs=SHORT)
+    # math.exp and torch.sigmoid round differently; float64's default tolerance still holds after 1,138 steps
+    torch.testing.assert_close(torch.tensor(floats, dtype=torch.float64), torch.stack((manual.w, manual.b)))
+
+
+def test_lessons_loop_as_written_reproduces_the_lesson_on_every_device(device):
+    _, _, X, y = start(device, torch.float64)
+    result = lesson_loop(X.reshape(-1, 1), y.long())
+    assert (round(float(result.w), 4), round(float(result.b), 4)) == (2.0255, -1.9746)
+    assert result.w.device.type == device
+
+
+@pytest.mark.parametrize("per_sample", [autograd_per_sample, vmap_per_sample], ids=["autograd", "vmap"])
+def test_all_per_sample_gradients_agree(device, dtype, per_sample):
+    w, b, X, y = start(device, dtype)
+    manual = manual_per_sample(w, b, X, y)
+    assert manual[0].shape == manual[1].shape == X.shape
+    torch.testing.assert_close(per_sample(w, b, X, y), manual)
+
+
+def test_lean_vectorized_gradients_are_bit_for_bit_the_chain_rules(device, dtype):
+    w, b, X, y = start(device, dtype)
+    chain = gradients(w, X, b, y)
+    lean = manual_per_sample(w, b, X, y)
+    assert torch.equal(lean[0], chain.delta_J_delta_w) and torch.equal(lean[1], chain.delta_J_delta_b)
+
+
+def test_vectorized_gradients_are_the_loops_gradients():
+    w, b, X, y = start("cpu", torch.float64)
+    gw, gb = manual_per_sample(w, b, X, y)
+    one = torch.tensor(0.05, dtype=torch.float64)  # step so small that w moves only by eta·dJ/dw
+    after = gradient_descent(w, b, X[:1], y[:1], eta=float(one), epochs=1)
+    torch.testing.assert_close(torch.stack(((w - after.w) / one, (b - after.b) / one)), torch.stack((gw[0], gb[0])))
+
+
+def test_the_step_a_cuda_graph_captures_is_the_manual_loop_bit_for_bit(device, dtype):
+    """IndexedStep, run eagerly, takes gradient_descent's steps: i advances and wraps round to sample 0 each epoch."""
+    w, b, X, y = start(device, dtype)
+    step = IndexedStep(w, b, X, y.long(), eta=1e-3)  # an integer target is cast to X's dtype, as the loops cast it
+    for _ in range(SHORT * X.shape[0] + 1):
+        step()
+    eager = gradient_descent(w, b, X, y, eta=1e-3, epochs=SHORT)
+    one_more = gradient_descent(eager.w, eager.b, X[:1], y[:1], eta=1e-3, epochs=1)
+    assert torch.equal(step.w, one_more.w) and torch.equal(step.b, one_more.b)
+    assert int(step.i) == 1 and step.i.device.type == device
+    assert torch.equal(w, start(device, dtype)[0]), "the caller's w is not changed"
+    step.reset(w, b)
+    assert (torch.equal(step.w, w), torch.equal(step.b, b), int(step.i)) == (True, True, 0)
+
+
+def test_a_cuda_graph_of_cpu_tensors_is_refused():
+    with pytest.raises(ValueError, match="CUDA graphs need CUDA tensors; X is on cpu"):
+        GraphedDescent(*start("cpu", torch.float32), eta=1e-4)
+
+
+def test_cuda_graph_replays_the_manual_loop(device, dtype):
+    if device != "cuda":
+        pytest.skip("CUDA graphs exist only on CUDA")
+    graphed = graphed_descent(*start(device, dtype), epochs=SHORT)
+    eager = gradient_descent(*start(device, dtype), epochs=SHORT)
+    torch.testing.assert_close(torch.stack(graphed[:2]), torch.stack(eager[:2]))
+    assert graphed.w.device.type == "cuda"
+
+
+@pytest.mark.parametrize(
+    "descent",
+    [gradient_descent, fused_descent, autograd_descent, nn_sgd_descent, float_descent],
+    ids=["manual", "fused", "autograd", "nn-sgd", "python-floats"],
+)
+def test_every_loop_defaults_to_the_lessons_eta_and_20_epochs_and_no_trajectory(descent):
+    """The lesson trains with eta = 1e-4 for 20 epochs; a loop called without them must do the same."""
+    w, b, X, y = start("cpu", torch.float64)
+    X, y = X[:5], y[:5]
+    if descent is float_descent:
+        w, b, X, y = 2.0, -2.0, X.tolist(), y.tolist()
+    defaults = descent(w, b, X, y)
+    explicit = descent(w, b, X, y, eta=1e-4, epochs=20)
+    for epochs, eta in ((19, 1e-4), (21, 1e-4), (20, 2e-4)):
+        other = descent(w, b, X, y, eta=eta, epochs=epochs)
+        assert (float(other[0]), float(other[1])) != (float(defaults[0]), float(defaults[1])), (epochs, eta)
+    assert (float(defaults[0]), float(defaults[1])) == (float(explicit[0]), float(explicit[1]))
+    if descent is not float_descent:
+        assert defaults.trajectory is None, "a trajectory is kept only when asked for: it costs 3 numbers per step"
