@@ -1,7 +1,8 @@
 """How a training step of the hidden layer (derivations/hidden.py: d -> H -> 1, tanh, sigmoid, BCE) grows with the
 width H and the batch N, three ways, per device, in float32:
 
-    manual    hidden.forward, then hidden.backward on its values (under torch.no_grad), then p -= lr dJ/dp
+    manual    hidden.step: hidden.forward up to sigma, then hidden.backward's chain rule op for op, in place, then
+              p -= lr dJ/dp (under torch.inference_mode; bit for bit as forward + backward: tests/derivations)
     autograd  loss.backward() on torch's own ops (the oracle), then torch.optim.SGD's step
     func      torch.func.grad of the same loss, then p -= lr dJ/dp
 
@@ -13,8 +14,8 @@ over two threads waits for the one the scheduler has parked (medians measured he
 at any size), and the process's CPU time leaves out the time the other jobs were given (docs/benchmarks.md).
 Each case first checks that its step updates the four parameters as autograd's does (assert_close, float32
 defaults), then times the step. Every CUDA step ends with torch.cuda.synchronize(), or it would time the launch.
-The autograd side is the loss a torch user writes (F.binary_cross_entropy_with_logits); the manual side pays for
-hidden.forward as it is, J included, though its update needs only dJ/dz2 = (sigma - y)/N.
+The autograd side is the loss a torch user writes (F.binary_cross_entropy_with_logits); the manual side computes no J,
+which its update never reads (it needs only dJ/dz2 = (sigma - y)/N), and no gradient of sigma, which is 0.
 """
 
 import pytest
@@ -59,9 +60,7 @@ def manual_step(params, X, y):
     ps = [params[k] for k in NAMES]
 
     def step():
-        with torch.no_grad():
-            grads = hidden.backward(hidden.forward(*ps, X, y), *ps, X, y)
-            torch._foreach_add_(ps, [grads[k] for k in NAMES], alpha=-LR)  # the 4 updates in one dispatch
+        hidden.step(*ps, X, y, lr=LR)
 
     return step
 

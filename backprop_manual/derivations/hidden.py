@@ -16,6 +16,7 @@ backward, local derivative times upstream derivative, layer by layer:
     dJ/db1 = sum_n dJ/dz1                         [H]
     dJ/dsigma = 0                                 sigma feeds nothing: J is computed from z2 (derivations/logistic.py)
 hidden_relu.py is the same network with ReLU: only h and its local derivative change (forward_with, backward_with).
+step: forward and backward fused into one training step, for speed, rounding alike (benchmarks/test_bench_sweep.py).
 """
 
 import torch
@@ -63,6 +64,21 @@ def forward(W1, b1, W2, b2, X, y):
 
 def backward(fwd, W1, b1, W2, b2, X, y):
     return backward_with(tanh_local, fwd, W1, b1, W2, b2, X, y)
+
+
+@torch.inference_mode()  # no autograd bookkeeping per op; the parameters stay normal tensors
+def step(W1, b1, W2, b2, X, y, lr=LR):
+    """One step of gradient descent in place, p <- p - lr dJ/dp: the forward up to sigma (the update needs no J, only
+    dJ/dz2 = (sigma - y)/N), then backward's chain rule, op for op, in place on the forward's temporaries. Each op
+    rounds as in forward + backward, so the parameters come out bit for bit as hidden.backward + torch.optim.SGD's
+    p.add_(dJ/dp, alpha=-lr) leave them (tests/derivations/test_hidden.py)."""
+    h = (X @ W1).add_(b1).tanh_()  # [N, H]: z1's memory; z1 is read by nothing else, tanh'(z1) = 1 - h^2
+    d_z2 = (h @ W2).add_(b2).sigmoid_().sub_(y).div_(X.shape[0])  # [N, 1]: z2 -> sigma -> (sigma - y)/N
+    d_W2 = h.T @ d_z2
+    d_b2 = d_z2.sum(0)
+    d_h = d_z2 @ W2.T  # [N, H]
+    d_z1 = h.mul_(h).neg_().add_(1).mul_(d_h)  # (1 - h^2) ∘ dJ/dh in h's memory, h's last reader being dJ/dW2
+    torch._foreach_add_([W1, b1, W2, b2], [X.T @ d_z1, d_z1.sum(0), d_W2, d_b2], alpha=-lr)  # one dispatch for 4
 
 
 def example(dtype, device, *, seed=0):

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from backprop_manual.check import verify_training
 from backprop_manual.derivations import hidden
@@ -61,3 +62,33 @@ def test_training_parts_at_step_0_on_the_wrong_parameter(dtype):
     report = verify_training(hidden.forward, MISTAKES["tanh'-as-1-h"][0], params, inputs, lr=hidden.LR, epochs=3)
     assert not report.ok, report.summary()
     assert (report.first.step, report.first.parameter) == (0, "W1"), report.summary()
+
+
+def sgd_by_autograd(params, X, y):
+    """One torch.optim.SGD step on J = mean BCE(sigmoid(tanh(X W1 + b1) W2 + b2), y) from torch's own ops, the
+    oracle independent of hidden.py"""
+    ps = {k: p.clone().requires_grad_(True) for k, p in params.items()}
+    opt = torch.optim.SGD(ps.values(), lr=hidden.LR)
+    F.binary_cross_entropy_with_logits(torch.tanh(X @ ps["W1"] + ps["b1"]) @ ps["W2"] + ps["b2"], y).backward()
+    opt.step()
+    return {k: p.detach() for k, p in ps.items()}
+
+
+@pytest.mark.parametrize("seed", POINTS)
+def test_step_updates_as_backward_then_sgd(device, dtype, seed):
+    """hidden.step (the benchmarked training step: no J, in place) leaves the parameters bit for bit where
+    hidden.backward and SGD's p.add_(dJ/dp, alpha=-lr) leave them, and where autograd's SGD step does."""
+    params, inputs = point(hidden, dtype, device, seed)
+    grads = right(hidden.forward(**params, **inputs), **params, **inputs)
+    derived = {k: p.add(grads[k], alpha=-hidden.LR) for k, p in params.items()}
+    autograd = sgd_by_autograd(params, **inputs)
+    stepped = {k: p.clone() for k, p in params.items()}
+    hidden.step(**stepped, **inputs)
+    for name, p in stepped.items():  # W1, b1, W2, b2: the order the update writes them
+        assert not p.is_inference(), f"{name} became an inference tensor: autograd could no longer train it"
+        assert torch.equal(p, derived[name]), (
+            f"hidden.step, {name} after one step is not hidden.backward's update bit for bit: greatest difference "
+            f"{float((p - derived[name]).abs().max()):.3g} (none allowed)"
+        )
+        where = f"hidden.step, {name} after one step differs from autograd's"
+        torch.testing.assert_close(p, autograd[name], msg=lambda m, where=where: f"{where}: {m}")
