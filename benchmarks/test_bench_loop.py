@@ -1,6 +1,7 @@
 """Timing of the per-sample loop, per device: the manual step (the hand-derived passes) against the same chain rule
-fused into 10 ops, autograd, torch.nn + SGD, the lesson's loop as written, the vectorized per-sample gradients and
-the plain-Python floor.
+fused into 10 ops, autograd, torch.nn + SGD, the lesson's loop as written, the vectorized per-sample gradients (and
+one vectorized forward pass, what they are set against) and the two floors: the loop in plain Python floats and
+compiled to machine code by numba (skipped, saying how to install it, where the extra numba is not installed).
 
 Run:    pytest benchmarks --benchmark-json=bench.json && python -m backprop_manual.bench_report bench.json
 Each benchmark records in extra_info what the report needs: its group, device, variant, role and the number of
@@ -8,10 +9,24 @@ samples one call processes (so that everything is compared per sample). Every CU
 torch.cuda.synchronize(), or it would time the launch, not the work. Results are checked equal in tests/, not here.
 """
 
+import numpy as np
 import pytest
 import torch
 
-from backprop_manual.bench_report import AUTOGRAD, FLOOR, GRAPH, LESSON, MANUAL, NN_SGD, VECTORIZED
+from backprop_manual.bench_report import (
+    AUTOGRAD,
+    FLOOR,
+    FORWARD,
+    GRAPH,
+    LESSON,
+    MACHINE_FLOOR,
+    MANUAL,
+    NN_SGD,
+    ROLE_FLOOR,
+    ROLE_FORWARD,
+    ROLE_MACHINE_FLOOR,
+    VECTORIZED,
+)
 from backprop_manual.check.trajectory import nn_sgd_descent
 from backprop_manual.neuron.data import load_cell_data
 from backprop_manual.neuron.lesson import lesson_loop
@@ -20,6 +35,7 @@ from backprop_manual.neuron.passes import backward, forward
 from backprop_manual.variants.autograd_loop import autograd_descent, autograd_step
 from backprop_manual.variants.float_loop import float_descent
 from backprop_manual.variants.fused_loop import fused_descent, manual_step
+from backprop_manual.variants.numba_loop import INSTALL, numba_descent
 from backprop_manual.variants.per_sample import autograd_per_sample, manual_per_sample, vmap_per_sample
 
 DTYPE = torch.float64  # the lesson's dtype
@@ -173,7 +189,14 @@ def test_all_gradients(benchmark, device, data, params, variant, fn, role):
     timed(benchmark, device, "all gradients", variant, len(data.ids), lambda: fn(w, b, data.X, data.y), role=role)
 
 
-# 4. The floor: the same loop in plain Python floats
+def test_all_gradients_forward_only(benchmark, device, data, params):
+    """What the vectorized gradients are set against: z = w·x + b, y_hat = sigma(z), J per sample, and nothing else."""
+    w, b = params
+    n = len(data.ids)
+    timed(benchmark, device, "all gradients", FORWARD, n, lambda: forward(w, data.X, b, data.y), role=ROLE_FORWARD)
+
+
+# 4. The floors: the same loop in plain Python floats, and compiled to machine code
 
 
 def test_floor_python_floats(benchmark, device):
@@ -188,5 +211,32 @@ def test_floor_python_floats(benchmark, device):
         FLOOR,
         len(X),
         lambda: float_descent(2.0, -2.0, X, y, eta=ETA, epochs=1),
-        role="floor",
+        role=ROLE_FLOOR,
+    )
+
+
+@pytest.mark.parametrize(
+    "real, variant, role",
+    [
+        pytest.param(np.float64, MACHINE_FLOOR, ROLE_MACHINE_FLOOR, id="float64"),  # the torch variants' dtype
+        pytest.param(np.float32, "numba @njit, float32", "", id="float32"),
+    ],
+)
+def test_floor_machine_code(benchmark, device, real, variant, role):
+    if device != "cpu":
+        pytest.skip("numba's loop runs on the CPU: the machine floor is measured once, under [cpu]")
+    pytest.importorskip("numba", reason=f"the machine floor needs the extra numba: {INSTALL}")
+    data = load_cell_data()
+    X, y = data.X.numpy().astype(real), data.y.numpy().astype(real)
+    # the lesson's 20 epochs: in one (569 × ≈ 30 ns) the call's own ≈ 3 µs (checks, numba's dispatch) would be 15%
+    epochs = 20
+    numba_descent(2.0, -2.0, X, y, eta=ETA, epochs=1)  # compiled here, on the first call, not in the timing
+    timed(
+        benchmark,
+        device,
+        "floor",
+        variant,
+        epochs * len(X),
+        lambda: numba_descent(2.0, -2.0, X, y, eta=ETA, epochs=epochs),
+        role=role,
     )

@@ -1,7 +1,10 @@
 """Every benchmarked variant computes what the reference computes, before anyone times it."""
 
+import importlib.util
+import sys
 from functools import cache
 
+import numpy as np
 import pytest
 import torch
 
@@ -14,9 +17,11 @@ from backprop_manual.variants.autograd_loop import autograd_descent
 from backprop_manual.variants.cuda_graph import GraphedDescent, IndexedStep, graphed_descent
 from backprop_manual.variants.float_loop import float_descent
 from backprop_manual.variants.fused_loop import fused_descent
+from backprop_manual.variants.numba_loop import INSTALL, NumbaMissing, compiled, numba_descent
 from backprop_manual.variants.per_sample import autograd_per_sample, manual_per_sample, vmap_per_sample
 
 SHORT = 2  # epochs: 1,138 steps are enough to show two loops agree; the 20-epoch lockstep is in test_trajectory.py
+NO_NUMBA = f"the machine floor needs the extra numba: {INSTALL}"
 
 
 @cache
@@ -67,6 +72,44 @@ def test_python_float_floor_ends_where_the_manual_loop_ends():
     manual = gradient_descent(w, b, X, y, epochs=SHORT)
     # math.exp and torch.sigmoid round differently; float64's default tolerance still holds after 1,138 steps
     torch.testing.assert_close(torch.tensor(floats, dtype=torch.float64), torch.stack((manual.w, manual.b)))
+
+
+def test_numba_machine_floor_is_bit_for_bit_gradient_descent(dtype):
+    """The compiled loop does gradient_descent's arithmetic op for op, every constant in X's dtype (to numba a Python
+    float is a float64): the same w and b, bit for bit, after the lesson's 20 epochs, in float64 and in float32."""
+    pytest.importorskip("numba", reason=NO_NUMBA)
+    w, b, X, y = start("cpu", dtype)
+    compiled_w, compiled_b = numba_descent(float(w), float(b), X.numpy(), y.numpy())
+    assert (compiled_w.dtype, compiled_b.dtype) == (X.numpy().dtype,) * 2, "numba must not promote float32"
+    manual = gradient_descent(w, b, X, y)
+    ours = torch.from_numpy(np.array([compiled_w, compiled_b]))
+    theirs = torch.stack((manual.w, manual.b))
+    assert torch.equal(ours, theirs), f"numba's (w, b) = {ours.tolist()}, gradient_descent's = {theirs.tolist()}"
+
+
+def test_numba_descent_without_numba_says_how_to_install_it(monkeypatch):
+    """The package imports without the extra; only a call of the machine floor needs it, and says so."""
+    monkeypatch.setitem(sys.modules, "numba", None)  # import numba raises ImportError, installed or not
+    compiled.cache_clear()  # an earlier test may have compiled the loop
+    try:
+        with pytest.raises(NumbaMissing, match=r"needs numba, which is not installed: pip install -c constraints\.txt"):
+            numba_descent(2.0, -2.0, np.zeros(3), np.zeros(3))
+    finally:
+        compiled.cache_clear()  # the next caller compiles with numba, if it is there
+
+
+@pytest.mark.parametrize(
+    "X, y, message",
+    [
+        (np.zeros(3, dtype=np.int64), np.zeros(3), "X must be a 1-D float64 or float32 array; got 1-D int64"),
+        (np.zeros((3, 1)), np.zeros(3), "X must be a 1-D float64 or float32 array; got 2-D float64"),
+        (np.zeros(3), np.zeros(4), r"y must have X's shape \[3\]; got \[4\]"),
+    ],
+    ids=["integer-X", "column-X", "y-of-another-length"],
+)
+def test_numba_descent_refuses_what_it_would_promote_or_misread(X, y, message):
+    with pytest.raises(ValueError, match=message):
+        numba_descent(2.0, -2.0, X, y)
 
 
 def test_lessons_loop_as_written_reproduces_the_lesson_on_every_device(device):
@@ -128,10 +171,20 @@ def test_cuda_graph_replays_the_manual_loop(device, dtype):
     assert graphed.w.device.type == "cuda"
 
 
+HAVE_NUMBA = importlib.util.find_spec("numba") is not None
+
+
 @pytest.mark.parametrize(
     "descent",
-    [gradient_descent, fused_descent, autograd_descent, nn_sgd_descent, float_descent],
-    ids=["manual", "fused", "autograd", "nn-sgd", "python-floats"],
+    [
+        gradient_descent,
+        fused_descent,
+        autograd_descent,
+        nn_sgd_descent,
+        float_descent,
+        pytest.param(numba_descent, marks=pytest.mark.skipif(not HAVE_NUMBA, reason=NO_NUMBA)),
+    ],
+    ids=["manual", "fused", "autograd", "nn-sgd", "python-floats", "numba"],
 )
 def test_every_loop_defaults_to_the_lessons_eta_and_20_epochs_and_no_trajectory(descent):
     """The lesson trains with eta = 1e-4 for 20 epochs; a loop called without them must do the same."""
@@ -139,11 +192,13 @@ def test_every_loop_defaults_to_the_lessons_eta_and_20_epochs_and_no_trajectory(
     X, y = X[:5], y[:5]
     if descent is float_descent:
         w, b, X, y = 2.0, -2.0, X.tolist(), y.tolist()
+    if descent is numba_descent:
+        w, b, X, y = 2.0, -2.0, X.numpy(), y.numpy()
     defaults = descent(w, b, X, y)
     explicit = descent(w, b, X, y, eta=1e-4, epochs=20)
     for epochs, eta in ((19, 1e-4), (21, 1e-4), (20, 2e-4)):
         other = descent(w, b, X, y, eta=eta, epochs=epochs)
         assert (float(other[0]), float(other[1])) != (float(defaults[0]), float(defaults[1])), (epochs, eta)
     assert (float(defaults[0]), float(defaults[1])) == (float(explicit[0]), float(explicit[1]))
-    if descent is not float_descent:
+    if descent not in (float_descent, numba_descent):
         assert defaults.trajectory is None, "a trajectory is kept only when asked for: it costs 3 numbers per step"
