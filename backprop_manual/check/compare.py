@@ -57,6 +57,9 @@ class Row:
     ulp_budget: float = 0.0
     headroom: float = math.inf  # min over elements of allowed / |diff|: how far the diff may grow and still pass
     floor: float = 0.0  # the rounding floor allowed on top (check/floor.py), 0 when none was needed
+    # The flat positions whose values decide this row: `at` and where max |diff|, max rel, max ULP and the headroom
+    # are. Compared alone, any set of elements holding these gives this row (cli/streaming.py keeps only these).
+    deciding: tuple[int, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -85,8 +88,10 @@ def unravel(at: int, shape: torch.Size) -> list[int]:
     return index[::-1]
 
 
-def over_budget(m64: torch.Tensor, a: torch.Tensor, diff: torch.Tensor, budget: float) -> tuple[torch.Tensor, float]:
-    """(elements over the ULP budget, the largest ULP distance), counting ULPs exactly only where needed.
+def over_budget(
+    m64: torch.Tensor, a: torch.Tensor, diff: torch.Tensor, budget: float
+) -> tuple[torch.Tensor, float, int]:
+    """(elements over the ULP budget, the largest ULP distance, where it is), counting ULPs exactly only where needed.
 
     |m - a| <= budget · eps/2 · min(|m|, |a|) already proves ulp_distance <= budget: every float between them lies
     at a magnitude >= min(|m|, |a|), where the spacing is at least eps/2 times it. Only the other elements (few,
@@ -100,8 +105,11 @@ def over_budget(m64: torch.Tensor, a: torch.Tensor, diff: torch.Tensor, budget: 
         ulps = ulp_distance(m64[suspects], a[suspects])  # in autograd's dtype: manual is rounded to it first
         over[suspects] = ulps > budget
         if float(ulps.max()) > budget:
-            return over, float(ulps.max())
-    return over, float(ulp_distance(m64, a).max()) if a.numel() else 0.0
+            return over, float(ulps.max()), int(suspects[torch.argmax(ulps)])
+    if not a.numel():
+        return over, 0.0, 0
+    ulps = ulp_distance(m64, a)
+    return over, float(ulps.max()), int(torch.argmax(ulps))
 
 
 def _identical(name: str, a64: torch.Tensor, shape: torch.Size, atol: float, rtol: float, budget: float) -> Row:
@@ -127,6 +135,7 @@ def _identical(name: str, a64: torch.Tensor, shape: torch.Size, atol: float, rto
         budget,
         math.inf,
         0.0,
+        (at,),  # every difference is 0: only the least allowance decides
     )
 
 
@@ -180,7 +189,7 @@ def compare_tensor(
     diff = (m64 - a64).abs()
     absa = a64.abs()
     close = atol + rtol * absa
-    over, max_ulp = over_budget(m64, a.reshape(-1), diff, budget)
+    over, max_ulp, most_ulps = over_budget(m64, a.reshape(-1), diff, budget)
     floor64 = torch.zeros((), dtype=torch.float64, device=a.device)
     bad = ~(diff <= close)  # NaN is never close
     close_ok = not bool(bad.any())
@@ -215,6 +224,11 @@ def compare_tensor(
             "assert_close alone passes it"
         )
     rel = torch.where(diff == 0, 0.0, diff / absa)  # 0/0 is agreement; x/0 an infinite relative error
+    headroom = allowed / diff  # |diff| 0: inf (allowed >= atol > 0)
+    # `at` (the first failing, else the least headroom, chunk by chunk the same rule), and each extreme below:
+    # argmax and argmin return the first extreme, as max and min do, and a NaN where there is one
+    extremes = [int(torch.argmax(diff)), int(torch.argmax(rel)), int(torch.argmin(headroom))] if diff.numel() else []
+    deciding = tuple(sorted({at, most_ulps, *extremes})) if diff.numel() else ()
     return Row(
         name=name,
         label=label(name),
@@ -233,6 +247,7 @@ def compare_tensor(
         close=close_ok,
         max_ulp=max_ulp,
         ulp_budget=budget,
-        headroom=float((allowed / diff).min()),  # |diff| 0: inf (allowed >= atol > 0)
+        headroom=float(headroom.min()),
         floor=float(floor64.broadcast_to(diff.shape)[at]),
+        deciding=deciding,
     )

@@ -9,7 +9,7 @@ sample (a point per sample): one torch.autograd.grad of the summed cost, bit for
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -117,6 +117,23 @@ class Verification:
     @property
     def ok(self) -> bool:
         return self.report.ok
+
+    def select(self, idx: list[int]) -> "Verification":
+        """The same verification over the samples at idx only, in that order: its rows compare just those."""
+        manual, autograd = (Gradients(*(g[idx] for g in side)) for side in (self.manual, self.autograd))
+        return replace(
+            self,
+            manual=manual,
+            autograd=autograd,
+            report=compare_chain(manual, autograd),
+            X=self.X[idx],
+            y=self.y[idx],
+            ids=[self.ids[i] for i in idx],
+        )
+
+    def deciding(self) -> list[int]:
+        """The samples whose values decide some row (compare.py's Row.deciding): the rest may go."""
+        return sorted(set().union(*(r.deciding for r in self.report.rows)))
 
     def assert_ok(self) -> None:
         """Raise AssertionError with the message (first divergence, then the table) unless all agree."""

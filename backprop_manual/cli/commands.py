@@ -92,8 +92,8 @@ def run_verify(args: argparse.Namespace) -> int:
     on = devices(args.device)
     dtypes = list(DTYPES) if args.dtype == "all" else [args.dtype]
     check_output(args.json, "--json")
-    csv_input.header(args.data, args.feature, args.target, args.index_col)
-    rows = csv_input.count_lines(args.data) - 1  # at most: blank lines count too
+    layout = csv_input.inspect(args.data, args.feature, args.target, args.index_col)  # the file, looked at once
+    rows = layout.rows  # at most: blank lines count too
     trained = rows if args.trajectory_samples is None else min(rows, args.trajectory_samples)
     check_steps(args.epochs, trained, "--trajectory-samples")
     print(
@@ -103,7 +103,7 @@ def run_verify(args: argparse.Namespace) -> int:
     )
     if args.device is None and "cuda" not in on:
         print("cuda: not available on this machine (torch.cuda.is_available() is False): not verified")
-    streams, first = stream(args, [(d, n) for d in on for n in dtypes], rows)
+    streams, first = stream(args, [(d, n) for d in on for n in dtypes], layout)
     runs, overflowed = [], []
     for (d, n), s in streams.items():
         data = samples(first, dtype=DTYPES[n], device=d)
@@ -115,7 +115,7 @@ def run_verify(args: argparse.Namespace) -> int:
         if len(data.ids) < s.samples:
             print(f"  trajectory on the first {len(data.ids)} of the {s.samples} samples (--trajectory-samples)")
         print(f"  {trajectory.summary()}")
-        runs.append(verdict.run(d, n, s, v, trajectory, data.ids))
+        runs.append(verdict.run(d, n, v, trajectory, data.ids))
         if trajectory.overflow is not None:
             overflowed.append((f"{d} {n}", trajectory.overflow))
     result = verdict.verdict(context(args, on, s.samples, len(data.ids)), runs)
@@ -140,8 +140,11 @@ def not_verified(args: argparse.Namespace, where: tuple[str, object]) -> NotVeri
     )
 
 
-def stream(args: argparse.Namespace, combos: list[tuple[str, str]], rows: int) -> tuple[dict, csv_input.Chunk]:
-    """One pass over the file: every chunk verified on each (device, dtype); the rows the trajectory trains on."""
+def stream(
+    args: argparse.Namespace, combos: list[tuple[str, str]], layout: csv_input.Layout
+) -> tuple[dict, csv_input.Chunk]:
+    """One read of the file's rows: every chunk verified on each (device, dtype); the rows the trajectory trains
+    on."""
     streams = {
         (d, n): StreamedVerification(
             *(torch.tensor(p, dtype=DTYPES[n], device=d) for p in (args.w0, args.b0)),
@@ -151,8 +154,9 @@ def stream(args: argparse.Namespace, combos: list[tuple[str, str]], rows: int) -
         for d, n in combos
     }
     wanted, first = args.trajectory_samples, []
-    with bar(rows, "verifying gradients", " rows") as progress:
-        for chunk in csv_input.chunks(args.data, args.feature, args.target, index_col=args.index_col):
+    with bar(layout.rows, "verifying gradients", " rows") as progress:
+        chunks = csv_input.chunks(args.data, args.feature, args.target, index_col=args.index_col, names=layout.names)
+        for chunk in chunks:
             for s in streams.values():
                 s.add(chunk)
             if wanted is None or chunk.start < wanted:
@@ -185,14 +189,16 @@ def run_train(args: argparse.Namespace) -> int:
     check_output(args.plot, "--plot")
     if args.plot and Path(args.plot).suffix.lower().removeprefix(".") not in plot.supported_formats():
         raise UsageError(f"--plot {args.plot}: matplotlib writes {', '.join(plot.supported_formats())}; use .png")
-    csv_input.header(args.data, args.feature, args.target, args.index_col)
-    lines = csv_input.count_lines(args.data) - 1
+    layout = csv_input.inspect(args.data, args.feature, args.target, args.index_col)  # the file, looked at once
+    lines = layout.rows
     check_steps(args.epochs, lines if args.samples is None else min(lines, args.samples), "--samples")
-    rows = csv_input.read(args.data, args.feature, args.target, index_col=args.index_col, nrows=args.samples)
+    rows = csv_input.read(
+        args.data, args.feature, args.target, index_col=args.index_col, nrows=args.samples, names=layout.names
+    )
     data = samples(rows, dtype=DTYPES[args.dtype], device=device)
     w, b = (torch.tensor(p, dtype=data.X.dtype, device=device) for p in (args.w0, args.b0))
     n = len(data.ids)
-    more = " (--samples: more rows in the file are not used)" if n == args.samples and has_more(args.data, n) else ""
+    more = " (--samples: more rows in the file are not used)" if n == args.samples and lines > n else ""
     print(
         f"backprop-manual train: {args.data} ({args.feature} -> {args.target}), {n} samples{more}, {args.epochs} "
         f"epochs, eta = {args.lr:g}, from w = {args.w0:g}, b = {args.b0:g}, on {device} in {dtype_name(data.X.dtype)}"
@@ -226,10 +232,6 @@ def derivation_commands():
     from backprop_manual.cli import derivations as derivation_commands
 
     return derivation_commands
-
-
-def has_more(path: str, n: int) -> bool:
-    return csv_input.count_lines(path) - 1 > n
 
 
 # The manual loop and torch.nn + MSELoss + SGD side by side, over the same samples, from the same (w, b).

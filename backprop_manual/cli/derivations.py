@@ -221,7 +221,7 @@ def run(device: str, dtype: str, report: ChainReport, training: TrainingReport) 
         "gradients_ok": report.ok,
         "first_divergent_intermediate": None if first is None else first.label,
         "notes": list(report.notes),
-        "intermediates": [{**asdict(r), "ok": r.ok} for r in report.rows],
+        "intermediates": [{**{k: v for k, v in asdict(r).items() if k != "deciding"}, "ok": r.ok} for r in report.rows],
         "training": {
             "ok": training.ok,
             "steps": training.steps,

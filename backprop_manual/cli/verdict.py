@@ -16,18 +16,19 @@ import torch
 
 from backprop_manual.check.neuron import Verification
 from backprop_manual.check.trajectory import TrajectoryReport
-from backprop_manual.cli.streaming import StreamedVerification
 
 SCHEMA = 2  # 1: the unversioned layout before, with ok, at and index beside status and sample_id, inf as "inf"
-PLACE = ("at", "index")  # Row's own place fields, replaced by position and sample_id
+PLACE = ("at", "index", "deciding")  # Row's own place fields (positions among the samples compared), replaced by
+# position and sample_id
 
 
-def intermediates(s: StreamedVerification, v: Verification) -> list[dict]:
-    """v: s.verification(), whose `at` counts among the kept samples; position counts from the file's first row."""
+def intermediates(v: Verification) -> list[dict]:
+    """v: a streamed verification (cli/streaming.py), whose `at` counts among the kept samples and `index` from the
+    file's first row."""
     return [
         {
             **{k: value for k, value in asdict(r).items() if k not in PLACE},
-            "position": s.kept.positions[r.at],
+            "position": r.index[0],
             "sample_id": v.ids[r.at],
         }
         for r in v.report.rows
@@ -50,18 +51,16 @@ def trajectory(t: TrajectoryReport, ids: list[int]) -> dict:
     }
 
 
-def run(
-    device: str, dtype: str, s: StreamedVerification, v: Verification, t: TrajectoryReport, trajectory_ids: list[int]
-) -> dict:
-    """s: the streamed verification, v: s.verification(); t: the trajectory over the samples trajectory_ids."""
+def run(device: str, dtype: str, v: Verification, t: TrajectoryReport, trajectory_ids: list[int]) -> dict:
+    """v: the streamed verification of the file; t: the trajectory over the samples trajectory_ids."""
     first = v.report.first_divergence
     return {
         "device": device,
         "dtype": dtype,
         "status": "MISMATCH" if not v.ok else t.status,
-        "samples": s.samples,
+        "samples": v.report.rows[0].numel,
         "first_divergent_intermediate": None if first is None else first.label,
-        "intermediates": intermediates(s, v),
+        "intermediates": intermediates(v),
         "trajectory": trajectory(t, trajectory_ids),
     }
 

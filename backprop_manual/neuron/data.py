@@ -72,16 +72,34 @@ def not_utf8(path: str | Path, e: UnicodeDecodeError, base: int, lines: int, lin
     return f"{path} is not UTF-8 text: byte 0x{data[at]:02x} on line {line}, column {column}; save it as UTF-8"
 
 
-def header(path: str | Path, feature: str, target: str, index_col: str | None = None) -> list[str]:
-    """The column names, once the file is known to exist, to be UTF-8 text and to hold the columns asked for."""
+class Layout(NamedTuple):
+    """What one look at a CSV tells before its rows are read."""
+
+    names: list[str]  # the header's column names, as written
+    rows: int  # at most this many rows (blank lines count too): a progress bar's total
+
+
+def inspect(path: str | Path, feature: str, target: str, index_col: str | None = None) -> Layout:
+    """The file's layout, once it is known to exist, to be UTF-8 text and to hold the columns asked for: one pass
+    over its bytes (count_lines) and its header line. chunks(..., names=layout.names) then reads it once more."""
     p = Path(path)
     if not p.exists():
         raise DataError(f"{path}: no such file")
     if p.is_dir():
         raise DataError(f"{path} is a directory, not a CSV file")
-    count_lines(p)
+    lines = count_lines(p)
+    return Layout(header_names(path, feature, target, index_col), max(lines - 1, 0))
+
+
+def header(path: str | Path, feature: str, target: str, index_col: str | None = None) -> list[str]:
+    """The column names, once the file is known to exist, to be UTF-8 text and to hold the columns asked for."""
+    return inspect(path, feature, target, index_col).names
+
+
+def header_names(path: str | Path, feature: str, target: str, index_col: str | None) -> list[str]:
+    """The header line's names, checked against the columns asked for (the file is known to be UTF-8 text)."""
     try:
-        names = pd.read_csv(p, header=None, nrows=1, **READ).iloc[0].tolist()
+        names = pd.read_csv(path, header=None, nrows=1, **READ).iloc[0].tolist()
     except pd.errors.EmptyDataError:
         raise DataError(
             f"{path} is empty: expected a header line naming the columns, then one row per sample"
@@ -124,9 +142,14 @@ def missing_column(path: str | Path, option: str, name: str, names: list[str]) -
 
 
 def numbers(raw: pd.Series, column: str, start: int, ids: list[int] | None, path: str | Path) -> np.ndarray:
-    """The column's values as float64; DataError at the first cell that is empty, not a number, NaN or inf."""
+    """The column's values as float64; DataError at the first cell that is empty, not a number, NaN or inf.
+
+    to_numeric says which cells are numbers, but rounds some of them 1 ULP off (+6.404227e-27, measured); the
+    values come from float() of each text, correctly rounded, as pandas' C parser reads them on the fast path."""
     values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype="float64")
     bad = np.flatnonzero(~np.isfinite(values))
+    if not bad.size:
+        values = np.array(raw.to_numpy(), dtype="float64")
     if bad.size:
         i = int(bad[0])
         text = raw.iloc[i].strip()
@@ -154,36 +177,88 @@ def chunks(
     index_col: str | None = None,
     chunk_rows: int = CHUNK_ROWS,
     nrows: int | None = None,
+    names: list[str] | None = None,
 ) -> Iterator[Chunk]:
-    """The file's rows, checked, `chunk_rows` at a time (only the first `nrows` if given); DataError if none."""
-    names = header(path, feature, target, index_col)
+    """The file's rows, checked, `chunk_rows` at a time (only the first `nrows` if given); DataError if none.
+
+    names: inspect(...).names, when the caller has looked at the file already (else it is looked at here).
+    The numbers are parsed by pandas' C parser as float64; a chunk where that fails, or where a value is not
+    finite, is read again as text from there on, so that the message can quote the cell (the values are the same:
+    pandas parses both ways with one routine, tests/neuron/test_data.py)."""
+    names = header(path, feature, target, index_col) if names is None else names
     index = index_column(names, index_col)
+    wanted = [names.index(c) for c in (index, feature, target) if c is not None]  # by position: an empty name
+    numeric = dict(dtype=dict.fromkeys(wanted, "float64"))  # no usecols: it would let a row longer than the header by
     start = 0
     with warnings.catch_warnings():
         warnings.simplefilter("error", pd.errors.ParserWarning)  # a row longer than the header: an error, not a loss
         try:
-            for df in pd.read_csv(path, chunksize=chunk_rows, nrows=nrows, **READ):
-                if df.empty:  # a header and blank lines
-                    continue
-                df.columns = names  # pandas renames an empty header cell; the raw names are the ones users wrote
-                ids = list(range(start, start + len(df)))
-                if index is not None:
-                    ids = [int(v) for v in whole_numbers(df[index], index_col, start, path)]
-                x = numbers(df[feature], f"column {feature!r}", start, ids, path)
-                y = numbers(df[target], f"column {target!r}", start, ids, path)
-                not_binary = np.flatnonzero((y != 0) & (y != 1))
-                if not_binary.size:
-                    i = int(not_binary[0])
-                    raise DataError(
-                        f"{path}: {where(start, i, ids)}, column {target!r} is {df[target].iloc[i].strip()!r}: "
-                        "the target must be 0 or 1"
-                    )
-                yield Chunk(start, x, y, ids)
-                start += len(df)
+            fast = pd.read_csv(
+                path,
+                chunksize=chunk_rows,
+                nrows=nrows,
+                header=0,
+                names=range(len(names)),
+                index_col=False,
+                encoding="utf-8",
+                **numeric,
+            )
+            try:
+                for df in fast:
+                    if df.empty:  # a header and blank lines
+                        continue
+                    columns = [df[p].to_numpy() for p in wanted]
+                    if not all(np.isfinite(c).all() for c in columns):
+                        raise ValueError("a value that is not finite: its message needs the text")
+                    chunk = checked(columns, index is not None, start, path, index_col, target)
+                    if chunk is None:
+                        raise ValueError("a value out of place: its message needs the text")
+                    yield chunk
+                    start += len(df)
+            except ValueError:  # could not convert, not finite, or not 0/1: read as text from this chunk on
+                for chunk in text_chunks(path, names, feature, target, index, index_col, chunk_rows, nrows, start):
+                    yield chunk
+                    start += len(chunk.ids)
         except (pd.errors.ParserError, pd.errors.ParserWarning) as e:
             raise DataError(f"{path} is not a well-formed CSV: {str(e).strip()}") from None
     if start == 0:
         raise DataError(f"{path} has a header ({', '.join(map(repr, names))}) but no rows")
+
+
+def checked(columns: list[np.ndarray], indexed: bool, start: int, path, index_col, target) -> Chunk | None:
+    """A chunk of finite float64 columns ([index,] feature, target), or None where an id is not a whole number or
+    a target not 0 or 1: the text path says where."""
+    *index, x, y = columns
+    if ((y != 0) & (y != 1)).any() or (indexed and (index[0] != np.round(index[0])).any()):
+        return None
+    ids = index[0].astype(np.int64).tolist() if indexed else list(range(start, start + len(x)))
+    return Chunk(start, x, y, ids)
+
+
+def text_chunks(path, names, feature, target, index, index_col, chunk_rows, nrows, skip) -> Iterator[Chunk]:
+    """The rows from position `skip` on, read as text and checked cell by cell: each problem's message quotes it."""
+    start = 0
+    for df in pd.read_csv(path, chunksize=chunk_rows, nrows=nrows, **READ):
+        if df.empty:
+            continue
+        if start < skip:  # the same chunks as the float64 reader's, already checked
+            start += len(df)
+            continue
+        df.columns = names  # pandas renames an empty header cell; the raw names are the ones users wrote
+        ids = list(range(start, start + len(df)))
+        if index is not None:
+            ids = whole_numbers(df[index], index_col, start, path).astype(np.int64).tolist()
+        x = numbers(df[feature], f"column {feature!r}", start, ids, path)
+        y = numbers(df[target], f"column {target!r}", start, ids, path)
+        not_binary = np.flatnonzero((y != 0) & (y != 1))
+        if not_binary.size:
+            i = int(not_binary[0])
+            raise DataError(
+                f"{path}: {where(start, i, ids)}, column {target!r} is {df[target].iloc[i].strip()!r}: "
+                "the target must be 0 or 1"
+            )
+        yield Chunk(start, x, y, ids)
+        start += len(df)
 
 
 def whole_numbers(raw: pd.Series, index_col: str | None, start: int, path: str | Path) -> np.ndarray:
@@ -198,10 +273,16 @@ def whole_numbers(raw: pd.Series, index_col: str | None, start: int, path: str |
 
 
 def read(
-    path: str | Path, feature: str, target: str, *, index_col: str | None = None, nrows: int | None = None
+    path: str | Path,
+    feature: str,
+    target: str,
+    *,
+    index_col: str | None = None,
+    nrows: int | None = None,
+    names: list[str] | None = None,
 ) -> Chunk:
     """The whole file (or its first `nrows` rows) as one chunk."""
-    return concatenate(list(chunks(path, feature, target, index_col=index_col, nrows=nrows)))
+    return concatenate(list(chunks(path, feature, target, index_col=index_col, nrows=nrows, names=names)))
 
 
 CELL_DATA = Path(__file__).resolve().parents[2] / "data" / "cell_data.csv"

@@ -53,7 +53,9 @@ def test_the_verdict_holds_every_row_as_verified(tmp_path, capsys):
         w, b = torch.tensor(2.0, dtype=dtype), torch.tensor(-2.0, dtype=dtype)
         expected = verify_gradients(w, b, data.X, data.y, ids=data.ids).report.rows
         for row, r in zip(run["intermediates"], expected, strict=True):
-            as_null = {k: None if v == math.inf else v for k, v in asdict(r).items() if k not in ("at", "index")}
+            as_null = {
+                k: None if v == math.inf else v for k, v in asdict(r).items() if k not in ("at", "index", "deciding")
+            }
             assert {k: row[k] for k in as_null} == as_null, r.name  # JSON has no inf: null
             # the bundled file's index is its row number: the id and the position agree here
             assert (row["status"], row["symbol"], row["position"], row["sample_id"]) == ("ok", r.symbol, r.at, r.at)
@@ -73,7 +75,7 @@ def test_rows_are_serialised_generically(tmp_path, capsys):
     assert main([*ONE_EPOCH, "--dtype", "float64", "--json", str(verdict)]) == 0
     (run,) = strict_json(verdict)["runs"]
     for row in run["intermediates"]:
-        assert set(row) == {f.name for f in fields(Row)} - {"at", "index"} | {"position", "sample_id"}
+        assert set(row) == {f.name for f in fields(Row)} - {"at", "index", "deciding"} | {"position", "sample_id"}
     assert run["intermediates"][0]["headroom"] is None, "dJ/dσ agrees exactly: infinite headroom, null"
 
 

@@ -1,4 +1,5 @@
-"""Chunk by chunk, the verification keeps a few samples and still gives compare.py's rows over the whole file.
+"""Chunk by chunk, the verification keeps the few samples that compare.py's rows say decide them (Row.deciding),
+and still gives compare.py's rows over the whole file.
 
 Chunks here are multiples of 64 samples, as the CLI's are: torch's vectorised CPU kernels round a sample's value
 the same way wherever it sits in such a chunk, so the whole file and its chunks see the same numbers.
@@ -16,7 +17,7 @@ import pytest
 import torch
 
 from backprop_manual.check.neuron import compare_chain, verify_gradients
-from backprop_manual.cli.streaming import Kept, StreamedVerification
+from backprop_manual.cli.streaming import StreamedVerification
 from backprop_manual.neuron import local_derivatives
 from backprop_manual.neuron.data import Chunk
 from backprop_manual.neuron.passes import CHAIN, Gradients
@@ -55,7 +56,7 @@ def both_ways(device, dtype, chunk=CHUNK):
 
 def rows_in_file_positions(streamed: StreamedVerification) -> list[str]:
     v = streamed.verification()
-    return [repr({**asdict(r), "at": streamed.kept.positions[r.at]}) for r in v.report.rows]  # repr: nan == nan
+    return [repr({**asdict(r), "at": streamed.positions[r.at]}) for r in v.report.rows]  # repr: nan == nan
 
 
 @pytest.mark.parametrize(
@@ -87,13 +88,13 @@ def test_the_cases_above_test_what_they_say(monkeypatch):
 
 def test_only_a_few_samples_are_kept(dtype):
     _, streamed = both_ways("cpu", dtype, chunk=64)
-    assert len(streamed.kept.positions) <= 4 * 7, "at most 7 deciding samples per intermediate"
-    assert streamed.kept.positions == sorted(streamed.kept.positions)
+    assert len(streamed.positions) <= 4 * 5, "at most 5 deciding samples per intermediate (compare.py)"
+    assert streamed.positions == sorted(streamed.positions)
 
 
 def test_the_streamed_verification_carries_the_kept_samples_gradients_of_both_sides(dtype):
     whole, streamed = both_ways("cpu", dtype, chunk=64)
-    v, at = streamed.verification(), streamed.kept.positions
+    v, at = streamed.verification(), streamed.positions
     assert torch.equal(v.X, whole.X[at]) and torch.equal(v.y, whole.y[at]) and v.ids == at
     for name in CHAIN:
         for side in ("manual", "autograd"):
@@ -144,14 +145,12 @@ def test_made_up_values_chunked_give_the_whole_files_rows(dtype, regime, seed):
         part = slice(start, start + CHUNK)
         ids = list(range(start, min(n, start + CHUNK)))
         streamed.keep(
-            Kept(
-                ids,
-                ids,
-                torch.zeros(len(ids), dtype=dtype),
-                torch.zeros(len(ids), dtype=dtype),
-                Gradients(*(t[part] for t in manual)),
-                Gradients(*(t[part] for t in autograd)),
-            )
+            start,
+            ids,
+            torch.zeros(len(ids), dtype=dtype),
+            torch.zeros(len(ids), dtype=dtype),
+            Gradients(*(t[part] for t in manual)),
+            Gradients(*(t[part] for t in autograd)),
         )
     whole = compare_chain(manual, autograd)
     assert rows_in_file_positions(streamed) == [repr(asdict(r)) for r in whole.rows]

@@ -9,12 +9,14 @@ import tracemalloc
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from backprop_manual.neuron import data as csv_input
 from backprop_manual.neuron.data import (
     CELL_DATA,
+    CHUNK_ROWS,
     Chunk,
     DataError,
     chunks,
@@ -23,6 +25,7 @@ from backprop_manual.neuron.data import (
     header,
     load_cell_data,
     read,
+    text_chunks,
 )
 
 HEADER = ",mean_area,is_cancerous\n"
@@ -324,3 +327,41 @@ def test_loader_gives_one_value_per_sample():
     data = load_cell_data()
     assert data.X.shape == data.y.shape == (569,)
     assert data.ids[:3] == [0, 1, 2] and float(data.X[1]) == 1.326
+
+
+# ----------------------------------------
+# The two ways a chunk's numbers are read: pandas' C parser as float64 (the fast path), and as text, checked cell by
+# cell (from the first chunk with a problem on, for its message). Both must give the same values, bit for bit.
+
+
+def number_texts(seed: int, n: int) -> list[str]:
+    """Every way a user's CSV writes a float: 17 significant digits, exponents, a sign, integers, subnormals."""
+    rng = np.random.default_rng(seed)
+    values = rng.standard_normal(n) * 10.0 ** rng.integers(-30, 30, n)
+    forms = [repr, lambda v: f"{v:.3f}", lambda v: f"{v:+.6e}", lambda v: f"{v:E}", lambda v: str(int(v * 1e3))]
+    texts = [forms[i % len(forms)](float(v)) for i, v in enumerate(values)]
+    return texts + ["5e-324", "-2.2250738585072014e-308", "1.7976931348623157e308", "0", "-0.0", "007"]
+
+
+@pytest.mark.parametrize("seed", [pytest.param(s, id=f"seed{s}") for s in range(3)])
+def test_the_fast_path_reads_the_numbers_the_text_path_reads(tmp_path, seed):
+    texts = number_texts(seed, 2000)
+    rows = "".join(f"{i},{x},{i % 2}\n" for i, x in enumerate(texts))
+    path = write(tmp_path, HEADER + rows)
+    fast = read(path, "mean_area", "is_cancerous")
+    names = header(path, "mean_area", "is_cancerous")
+    text = concatenate(list(text_chunks(path, names, "mean_area", "is_cancerous", "", None, CHUNK_ROWS, None, 0)))
+    assert fast.ids == text.ids == list(range(len(texts)))
+    assert fast.x.tobytes() == text.x.tobytes() and fast.y.tobytes() == text.y.tobytes()
+
+
+def test_after_a_problem_the_text_path_takes_over_at_its_chunk(tmp_path, monkeypatch):
+    """A cell the fast path cannot use (here 1e400, inf as float64) sends its chunk and the rest to the text path,
+    which names it; the chunks before it come from the fast path, and none is given twice."""
+    rows = "".join(f"{100 + i},{'1e400' if i == 7 else i + 0.5},{i % 2}\n" for i in range(12))
+    path = write(tmp_path, HEADER + rows)
+    seen = []
+    with pytest.raises(DataError, match=r"row 8 \(index 107\), column 'mean_area' is '1e400': not a number"):
+        for chunk in chunks(path, "mean_area", "is_cancerous", chunk_rows=3):
+            seen.append(chunk.start)
+    assert seen == [0, 3], "the chunks before the problem, once each"
