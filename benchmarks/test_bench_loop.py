@@ -3,7 +3,7 @@ fused into 10 ops, autograd, torch.nn + SGD, the lesson's loop as written, the v
 one vectorized forward pass, what they are set against) and the two floors: the loop in plain Python floats and
 compiled to machine code by numba (skipped, saying how to install it, where the extra numba is not installed).
 
-Run:    pytest benchmarks --benchmark-json=bench.json && python -m backprop_manual.bench_report bench.json
+Run:    pytest benchmarks --benchmark-json=bench.json && python -m benchmarks.bench_report bench.json
 Each benchmark records in extra_info what the report needs: its group, device, variant, role and the number of
 samples one call processes (so that everything is compared per sample). Every CUDA callable ends with
 torch.cuda.synchronize(), or it would time the launch, not the work. Results are checked equal in tests/, not here.
@@ -13,7 +13,17 @@ import numpy as np
 import pytest
 import torch
 
-from backprop_manual.bench_report import (
+from backprop_manual.check.trajectory import nn_sgd_descent
+from backprop_manual.neuron.data import load_cell_data
+from backprop_manual.neuron.lesson import lesson_loop
+from backprop_manual.neuron.loop import gradient_descent
+from backprop_manual.neuron.passes import backward, forward
+from backprop_manual.variants.autograd_loop import autograd_descent, autograd_step
+from backprop_manual.variants.float_loop import float_descent
+from backprop_manual.variants.fused_loop import fused_descent, manual_step
+from backprop_manual.variants.numba_loop import INSTALL, numba_descent
+from backprop_manual.variants.per_sample import autograd_per_sample, manual_per_sample, vmap_per_sample
+from benchmarks.bench_report import (
     AUTOGRAD,
     FLOOR,
     FORWARD,
@@ -27,16 +37,6 @@ from backprop_manual.bench_report import (
     ROLE_MACHINE_FLOOR,
     VECTORIZED,
 )
-from backprop_manual.check.trajectory import nn_sgd_descent
-from backprop_manual.neuron.data import load_cell_data
-from backprop_manual.neuron.lesson import lesson_loop
-from backprop_manual.neuron.loop import gradient_descent
-from backprop_manual.neuron.passes import backward, forward
-from backprop_manual.variants.autograd_loop import autograd_descent, autograd_step
-from backprop_manual.variants.float_loop import float_descent
-from backprop_manual.variants.fused_loop import fused_descent, manual_step
-from backprop_manual.variants.numba_loop import INSTALL, numba_descent
-from backprop_manual.variants.per_sample import autograd_per_sample, manual_per_sample, vmap_per_sample
 
 DTYPE = torch.float64  # the lesson's dtype
 ETA = 1e-4

@@ -7,7 +7,7 @@ width H and the batch N, three ways, per device, in float32:
     func      torch.func.grad of the same loss, then p -= lr dJ/dp
 
 Run:    pytest benchmarks/test_bench_sweep.py -p no:randomly --benchmark-json=sweep.json
-        python -m backprop_manual.bench_report sweep.json --figure sweep.png
+        python -m benchmarks.bench_report sweep.json --figure sweep.png
 -p no:randomly keeps the three variants of a size back to back, so that they see the same load. On a machine whose
 cores are shared with other jobs, run OMP_NUM_THREADS=1 pytest ... --benchmark-timer=time.process_time: an op split
 over two threads waits for the one the scheduler has parked (medians measured here came out near multiples of 8 ms
@@ -22,8 +22,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from backprop_manual.bench_report import SWEEP, SWEEP_VARIANTS
 from backprop_manual.derivations import hidden
+from benchmarks.bench_report import SWEEP, SWEEP_VARIANTS
 
 DTYPE = torch.float32
 D = 30  # the WDBC features

@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from backprop_manual import bench_report
-from backprop_manual.bench_report import (
+from benchmarks import bench_report
+from benchmarks.bench_report import (
     AUTOGRAD,
     FLOOR,
     FORWARD,
@@ -141,10 +141,10 @@ def test_help_names_the_command_shows_the_usage_example_and_the_argument(capsys,
         bench_report.main(["--help"])
     assert exit_.value.code == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "usage: python -m backprop_manual.bench_report [-h] [--output MD] [--figure PNG] json"
+    assert lines[0] == "usage: python -m benchmarks.bench_report [-h] [--output MD] [--figure PNG] json"
     # the docstring's usage lines keep their own lines and indent
     assert "    pytest benchmarks --benchmark-json=bench.json" in lines
-    assert "    python -m backprop_manual.bench_report bench.json" in lines
+    assert "    python -m benchmarks.bench_report bench.json" in lines
     argument = "json the file written by pytest benchmarks --benchmark-json=FILE"
     assert any(line.split() == argument.split() for line in lines)
 

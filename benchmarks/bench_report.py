@@ -1,8 +1,8 @@
 """Render pytest-benchmark's --benchmark-json output as Markdown: one table per group and device.
 
     pytest benchmarks --benchmark-json=bench.json
-    python -m backprop_manual.bench_report bench.json
-    python -m backprop_manual.bench_report bench.json --output bench.md    # and the sweep's figure, bench-sweep.png
+    python -m benchmarks.bench_report bench.json
+    python -m benchmarks.bench_report bench.json --output bench.md    # and the sweep's figure, bench-sweep.png
 
 Per variant: median and IQR in µs per sample (a call's time / the samples it processes), the ratio to the manual
 variant of its table (how many times slower than ours) and the ratios to the two floors: the same loop in plain Python
@@ -41,7 +41,7 @@ ROLE_MANUAL, ROLE_FORWARD, ROLE_FLOOR, ROLE_MACHINE_FLOOR = "manual", "forward",
 SWEEP = "hidden"
 SWEEP_KEYS = {"sweep", "device", "variant", "N", "H"}
 SWEEP_VARIANTS = {
-    "manual": "manual: hidden.backward",
+    "manual": "manual: hidden.step",
     "autograd": "autograd: loss.backward() + optim.SGD",
     "func": "torch.func.grad",
 }
@@ -436,7 +436,7 @@ def plot_sweep(path: str | Path, medians: Medians):
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m backprop_manual.bench_report",
+        prog="python -m benchmarks.bench_report",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
