@@ -12,7 +12,6 @@ import argparse
 import importlib
 import importlib.util
 import itertools
-import json
 import math
 import sys
 import traceback
@@ -24,7 +23,7 @@ import torch
 
 from backprop_manual.check import ChainReport, ChainUsageError, TrainingReport, verify_chain, verify_training
 from backprop_manual.cli.commands import DTYPES, UsageError, check_output, devices
-from backprop_manual.cli.verdict import finite_or_null
+from backprop_manual.cli.verdict import write
 from backprop_manual.derivations import SHIPPED
 from backprop_manual.derivations.batch_form import batch_form
 
@@ -245,11 +244,6 @@ def verdict(args, d: Derivation, on: list[str], lr: float, lr_from: str, runs: l
         "torch": torch.__version__,
         "runs": runs,
     }
-
-
-def write(path: str, document: dict) -> None:
-    text = json.dumps(finite_or_null(document), indent=2, ensure_ascii=False, allow_nan=False)
-    Path(path).write_text(text + "\n", encoding="utf-8")
 
 
 def run_train(args: argparse.Namespace) -> int:

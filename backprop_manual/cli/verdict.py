@@ -9,6 +9,8 @@ file stays strict JSON, as with --derivation. SCHEMA goes up when a key changes 
 
 import json
 import math
+import os
+import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
@@ -91,6 +93,19 @@ def verdict(context: dict, runs: list[dict]) -> dict:
 
 
 def write(path: str | Path, document: dict) -> None:
-    """Called once the run is over: bad input exits before, leaving an earlier verdict as it was."""
-    text = json.dumps(finite_or_null(document), indent=2, ensure_ascii=False, allow_nan=False)
-    Path(path).write_text(text + "\n", encoding="utf-8")
+    """Called once the run is over: bad input exits before, leaving an earlier verdict as it was. Written beside
+    it under a temporary name, then renamed over it (atomic on POSIX and Windows): a reader, or a Ctrl-C, never
+    sees half a verdict; an interrupted write leaves the earlier one and no temporary file."""
+    path = Path(path)
+    text = json.dumps(finite_or_null(document), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)  # as open() would create it; mkstemp's is 0o600
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

@@ -5,6 +5,9 @@ tests/cli/test_commands.py checks the values of a real run's verdict; here the k
 
 import json
 import math
+import os
+
+import pytest
 
 from backprop_manual.check.trajectory import Divergence, TrajectoryReport
 from backprop_manual.cli.verdict import SCHEMA, finite_or_null, trajectory, verdict, write
@@ -64,3 +67,27 @@ def test_a_trajectory_step_has_one_position_and_one_id():
         },
     }
     assert json.loads(json.dumps(finite_or_null(document)))["overflow"]["manual"] is None
+
+
+def test_a_verdict_replaces_the_earlier_one_whole_with_the_mode_open_gives(tmp_path):
+    path = tmp_path / "verdict.json"
+    path.write_text('{"status": "MISMATCH", "a much longer earlier verdict": "' + "x" * 1000 + '"}\n')
+    expected_mode = path.stat().st_mode  # what open() gave a new file under this umask
+    write(path, {"status": "ok"})
+    assert json.loads(path.read_text(encoding="utf-8")) == {"status": "ok"}
+    assert path.stat().st_mode == expected_mode
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["verdict.json"], "no temporary file left"
+
+
+def test_a_write_interrupted_before_the_rename_leaves_the_earlier_verdict_and_no_temporary_file(tmp_path, monkeypatch):
+    path = tmp_path / "verdict.json"
+    path.write_text('{"status": "MISMATCH"}\n')
+
+    def ctrl_c(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        write(path, {"status": "ok"})
+    assert path.read_text() == '{"status": "MISMATCH"}\n'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["verdict.json"]
