@@ -238,10 +238,32 @@ def main(argv: list[str] | None = None) -> int:
         return PIPE_CLOSED
 
 
+NUMBER_OPTIONS = ("--w0", "--b0", "--lr")
+
+
+def joined(argv: list[str]) -> list[str]:
+    """--b0 -2e3 as --b0=-2e3: argparse takes -2 or -2.5 for a negative number but -2e3 (or -inf) for an option, and
+    would say "expected one argument". Only what float() reads is joined; anything else reaches argparse as it is."""
+    out, i = [], 0
+    while i < len(argv):
+        if argv[i] in NUMBER_OPTIONS and i + 1 < len(argv) and argv[i + 1].startswith("-"):
+            try:
+                float(argv[i + 1])
+            except ValueError:
+                pass
+            else:
+                out.append(f"{argv[i]}={argv[i + 1]}")
+                i += 2
+                continue
+        out.append(argv[i])
+        i += 1
+    return out
+
+
 def run(argv: list[str]) -> int:
     command = f"backprop-manual {argv[0] if argv[0] in COMMANDS else ''}".rstrip()
     try:
-        args = parser().parse_args(argv)
+        args = parser().parse_args(joined(argv))
     except SystemExit as e:  # argparse has printed the help (0) or the usage and the error (2)
         return int(e.code or 0)
     try:

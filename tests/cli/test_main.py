@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from backprop_manual.cli.main import main
+from backprop_manual.cli.main import joined, main
 from backprop_manual.neuron import local_derivatives
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -159,3 +159,23 @@ def test_progress_bar_on_a_terminal_and_the_results_on_stdout():
     assert returncode == 0
     assert "verifying gradients" in terminal and "trajectory cpu float64" in terminal and "|" in terminal
     assert "verifying" not in out and out.rstrip().endswith("all agree")
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        pytest.param(["--b0", "-2e3"], ["--b0=-2e3"], id="exponent"),
+        pytest.param(["--w0", "-inf", "--lr", "-1E-3"], ["--w0=-inf", "--lr=-1E-3"], id="inf-and-capital-E"),
+        pytest.param(["--b0", "-2"], ["--b0=-2"], id="plain-negative"),
+        pytest.param(["--b0", "-x"], ["--b0", "-x"], id="not-a-number-left-to-argparse"),
+        pytest.param(["--epochs", "-3"], ["--epochs", "-3"], id="not-a-number-option"),
+        pytest.param(["--b0"], ["--b0"], id="missing-value"),
+    ],
+)
+def test_a_negative_number_in_exponent_form_is_the_options_value(argv, expected):
+    assert joined(argv) == expected
+
+
+def test_b0_in_exponent_form_verifies(capsys):
+    assert main(["verify", "--device", "cpu", "--dtype", "float64", "--epochs", "1", "--b0", "-2e3"]) == 0
+    assert "b = -2000" in capsys.readouterr().out
