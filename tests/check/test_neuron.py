@@ -3,19 +3,21 @@ triage line, the trajectory summary; and each number in them, recomputed here fr
 
 import math
 import re
+from functools import cache
 
 import pytest
 import torch
 
-from backprop_manual import gradients, load_cell_data
+from backprop_manual import gradients
 from backprop_manual.check.neuron import autograd_gradients, compare_intermediate, verify_gradients
 from backprop_manual.check.tolerances import tolerances, ulp_budget
 from backprop_manual.check.trajectory import Divergence, TrajectoryReport
 from backprop_manual.check.triage import Triage, _one_line, gradcheck_intermediates
 from backprop_manual.neuron import local_derivatives
 from backprop_manual.neuron.passes import forward
+from tests import shared
 
-CELL_DATA = load_cell_data()
+CELL_DATA = shared.cell_data()  # float64 on the CPU; the last test moves it to each device and dtype
 F64 = torch.float64
 HEADER = "  intermediate                 max |diff|    max rel  allowance  ulp/budget  headroom  at          status"
 ROW = re.compile(
@@ -36,7 +38,7 @@ def dz_db_is_x(w, x, b, y):
 
 
 def verification(manual=gradients, n=8, ids=None):
-    w, b = torch.tensor(2.0, dtype=F64), torch.tensor(-2.0, dtype=F64)
+    w, b = shared.start(F64)
     ids = ids or [100 + i for i in range(n)]  # ids that are not positions: the report must show the ids
     # from sample 1 on: sample 0's x = 1.001 hides dz/db = x inside gradcheck's rtol 1e-3
     return verify_gradients(w, b, CELL_DATA.X[1 : n + 1], CELL_DATA.y[1 : n + 1], ids=ids, manual=manual)
@@ -233,7 +235,7 @@ def test_a_collapsed_batch_is_compared_by_broadcasting_at_every_sample():
 
 
 def test_forward_keeps_the_cost():
-    w, b = torch.tensor(2.0, dtype=F64), torch.tensor(-2.0, dtype=F64)
+    w, b = shared.start(F64)
     fp = forward(w, CELL_DATA.X[:4], b, CELL_DATA.y[:4])
     torch.testing.assert_close(fp.J, (torch.sigmoid(2 * CELL_DATA.X[:4] - 2) - CELL_DATA.y[:4]) ** 2)
 
@@ -245,7 +247,7 @@ def test_dsigma_dz_computes_sigma_itself_when_not_given_it():
 
 
 def test_autograd_side_takes_an_integer_target_as_the_lesson_does():
-    w, b = torch.tensor(2.0, dtype=F64), torch.tensor(-2.0, dtype=F64)
+    w, b = shared.start(F64)
     as_int = autograd_gradients(w, CELL_DATA.X[:4], b, CELL_DATA.y[:4].long())
     as_float = autograd_gradients(w, CELL_DATA.X[:4], b, CELL_DATA.y[:4])
     for name in as_float._fields:
@@ -253,8 +255,8 @@ def test_autograd_side_takes_an_integer_target_as_the_lesson_does():
 
 
 def test_gradcheck_runs_in_float64_whatever_it_is_given():
-    x, y = CELL_DATA.X[:2].float(), CELL_DATA.y[:2].float()
-    assert gradcheck_intermediates(torch.tensor(2.0), x, torch.tensor(-2.0), y) == {
+    (w, b), x, y = shared.start(torch.float32), CELL_DATA.X[:2].float(), CELL_DATA.y[:2].float()
+    assert gradcheck_intermediates(w, x, b, y) == {
         name: "" for name in ("delta_J_delta_sigma", "delta_J_delta_z", "delta_J_delta_w", "delta_J_delta_b")
     }
 
@@ -312,14 +314,13 @@ def test_a_trajectory_in_another_dtype_diverges_at_its_first_step():
 def test_the_nn_sgd_reference_keeps_no_trajectory_unless_asked():
     from backprop_manual import nn_sgd_descent
 
-    w, b = torch.tensor(2.0, dtype=F64), torch.tensor(-2.0, dtype=F64)
+    w, b = shared.start(F64)
     assert nn_sgd_descent(w, b, CELL_DATA.X[:3], CELL_DATA.y[:3], epochs=1).trajectory is None
 
 
 # ----------------------------------------
 # Every sample, dtype, device and parameter point: each hand-derived intermediate against autograd, in chain order.
 
-CELL_DATA = load_cell_data()  # float64 on the CPU; each case moves its sample to its device and dtype
 POINTS = [pytest.param((2.0, -2.0), id="w2_b-2")]  # the lesson's starting point
 _rng = torch.Generator().manual_seed(20261128)
 POINTS += [  # seeded random points, rounded so that the id says exactly where
@@ -328,12 +329,22 @@ POINTS += [  # seeded random points, rounded so that the id says exactly where
 ]
 
 
+@cache
+def all_samples_verified(device, dtype, point):
+    """verify_gradients over all 569 samples at once, computed once per (device, dtype, point) and process: the
+    rows are per sample (no floor or tolerance is shared between samples), so select([i]) gives sample i's own
+    verification, as `backprop-manual verify` computes it in one batch. (A one-element batch can take torch's
+    scalar kernels, 1 ULP away from the vectorized ones: tests/neuron/test_passes.py verifies one-sample inputs.)"""
+    w, b = (torch.tensor(p, dtype=dtype, device=device) for p in point)
+    X, y = (t.to(device=device, dtype=dtype) for t in (CELL_DATA.X, CELL_DATA.y))
+    return verify_gradients(w, b, X, y, ids=CELL_DATA.ids)
+
+
 @pytest.mark.parametrize("sample", range(len(CELL_DATA.ids)), ids=lambda i: f"sample{CELL_DATA.ids[i]}")
 @pytest.mark.parametrize("point", POINTS)
 def test_every_intermediate_matches_autograd(device, dtype, point, sample):
-    w, b = (torch.tensor(p, dtype=dtype, device=device) for p in point)
-    x, y = (t[sample : sample + 1].to(device=device, dtype=dtype) for t in (CELL_DATA.X, CELL_DATA.y))
-    v = verify_gradients(w, b, x, y, ids=[CELL_DATA.ids[sample]])
+    v = all_samples_verified(device, dtype, point).select([sample])
+    assert v.ids == [CELL_DATA.ids[sample]]
     v.assert_ok()
     ran_on = {(t.device.type, t.dtype) for t in (*v.manual, *v.autograd)}
     assert ran_on == {(device, dtype)}, f"the case says {device}/{dtype} but its gradients were on {ran_on}"

@@ -1,17 +1,13 @@
 """The figures the lesson prints, reproduced by computation to its 4 decimals, and its loop's bug caught."""
 
-import pytest
 import torch
 
-from backprop_manual import gradient_descent, gradients, lesson_loop, load_cell_data, nn_sgd_descent
+from backprop_manual import gradients, lesson_loop
 from backprop_manual.check.trajectory import compare_trajectories
 from backprop_manual.neuron.passes import forward
+from tests.shared import cell_data, lesson_training, start
 
-CELL_DATA = load_cell_data()  # float64, as the lesson's tensors are
-
-
-def lesson_w_b(dtype=torch.float64):
-    return torch.tensor(2.0, dtype=dtype), torch.tensor(-2.0, dtype=dtype)
+CELL_DATA = cell_data()  # float64, as the lesson's tensors are
 
 
 def printed(t: torch.Tensor) -> float:
@@ -23,13 +19,13 @@ def test_first_sample_is_the_lessons():
 
 
 def test_first_sample_forward_figures():
-    w, b = lesson_w_b()
+    w, b = start()
     fp = forward(w, CELL_DATA.X[0], b, CELL_DATA.y[0])
     assert (printed(fp.z), printed(fp.y_hat)) == (0.0020, 0.5005)
 
 
 def test_first_sample_gradient_figures():
-    w, b = lesson_w_b()
+    w, b = start()
     g = gradients(w, CELL_DATA.X[0], b, CELL_DATA.y[0])
     assert tuple(map(printed, g)) == (-0.9990, -0.2497, -0.2500, -0.2497)
 
@@ -44,18 +40,14 @@ def test_lessons_loop_as_written_ends_where_the_lesson_says():
 
 
 def test_correct_loop_ends_at_the_corrected_figures():
-    result = gradient_descent(*lesson_w_b(), CELL_DATA.X, CELL_DATA.y, eta=1e-4, epochs=20)
+    result, _ = lesson_training(torch.float64, "cpu")  # gradient_descent, 20 epochs at eta 1e-4
     assert (printed(result.w), printed(result.b)) == (2.0479, -1.9754)
 
 
-@pytest.fixture(scope="module")
-def reference_run():
-    return nn_sgd_descent(*lesson_w_b(), CELL_DATA.X, CELL_DATA.y, trajectory=True)
-
-
-def test_verification_flags_the_lessons_loop_at_its_first_wrong_step(reference_run):
+def test_verification_flags_the_lessons_loop_at_its_first_wrong_step():
+    _, reference = lesson_training(torch.float64, "cpu")  # nn_sgd_descent, 20 epochs at eta 1e-4
     lesson = lesson_loop(CELL_DATA.X.reshape(-1, 1), CELL_DATA.y.long(), trajectory=True)
-    report = compare_trajectories(lesson.trajectory, reference_run.trajectory)
+    report = compare_trajectories(lesson.trajectory, reference.trajectory)
     # sample 0 is first_x itself, so the first step is right; sample 1 uses first_x = 1.001 for its x = 1.326
     assert (report.first.epoch, report.first.sample, report.first.parameter) == (0, 1, "w"), report.summary()
     assert "epoch 0, sample 1, parameter w" in report.summary()

@@ -2,13 +2,12 @@
 
 import importlib.util
 import sys
-from functools import cache
 
 import numpy as np
 import pytest
 import torch
 
-from backprop_manual import gradients, load_cell_data
+from backprop_manual import gradients
 from backprop_manual.check.trajectory import compare_trajectories, nn_sgd_descent
 from backprop_manual.neuron import local_derivatives
 from backprop_manual.neuron.lesson import lesson_loop
@@ -19,21 +18,22 @@ from backprop_manual.variants.float_loop import float_descent
 from backprop_manual.variants.fused_loop import fused_descent
 from backprop_manual.variants.numba_loop import INSTALL, NumbaMissing, compiled, numba_descent
 from backprop_manual.variants.per_sample import autograd_per_sample, manual_per_sample, vmap_per_sample
+from tests import shared
 
 SHORT = 2  # epochs: 1,138 steps are enough to show two loops agree; the 20-epoch lockstep is in test_trajectory.py
 NO_NUMBA = f"the machine floor needs the extra numba: {INSTALL}"
 
 
-@cache
 def start(device, dtype):
-    data = load_cell_data(dtype=dtype, device=device)
-    return torch.tensor(2.0, dtype=dtype, device=device), torch.tensor(-2.0, dtype=dtype, device=device), data.X, data.y
+    """(w, b, X, y): the lesson's starting point, fresh, and its data (shared: read only), on device in dtype"""
+    data = shared.cell_data(dtype, device)
+    return (*shared.start(dtype, device), data.X, data.y)
 
 
 def test_fused_loop_is_bit_for_bit_gradient_descent(device, dtype):
     """The fused chain rule, timed as a variant, takes the lesson-structured loop's steps exactly."""
     fused = fused_descent(*start(device, dtype), epochs=20, trajectory=True)
-    manual = gradient_descent(*start(device, dtype), epochs=20, trajectory=True)
+    manual, _ = shared.lesson_training(dtype, device)  # gradient_descent, the same 20 epochs at eta 1e-4
     assert torch.equal(fused.trajectory, manual.trajectory), compare_trajectories(
         fused.trajectory, manual.trajectory
     ).summary()
@@ -81,7 +81,7 @@ def test_numba_machine_floor_is_bit_for_bit_gradient_descent(dtype):
     w, b, X, y = start("cpu", dtype)
     compiled_w, compiled_b = numba_descent(float(w), float(b), X.numpy(), y.numpy())
     assert (compiled_w.dtype, compiled_b.dtype) == (X.numpy().dtype,) * 2, "numba must not promote float32"
-    manual = gradient_descent(w, b, X, y)
+    manual, _ = shared.lesson_training(dtype, "cpu")  # gradient_descent, 20 epochs at its default eta 1e-4
     ours = torch.from_numpy(np.array([compiled_w, compiled_b]))
     theirs = torch.stack((manual.w, manual.b))
     assert torch.equal(ours, theirs), f"numba's (w, b) = {ours.tolist()}, gradient_descent's = {theirs.tolist()}"
