@@ -200,16 +200,16 @@ def verify_gradients(
     *,
     ids: list[int] | None = None,
     manual: GradientFn = gradients,
-    reference: GradientFn = autograd_gradients,
+    autograd: GradientFn = autograd_gradients,
 ) -> Verification:
-    """manual(w, x, b, y) vs reference(w, x, b, y) for every sample of X, every intermediate, in chain order.
+    """manual(w, x, b, y) vs autograd(w, x, b, y) for every sample of X, every intermediate, in chain order.
 
-    With the default reference this is verify_chain in per-sample mode: the lesson's forward and the hand-derived
-    backward against autograd on a forward of torch's own ops (reference.oracle_forward). Another reference (a
+    With the default oracle this is verify_chain in per-sample mode: the lesson's forward and the hand-derived
+    backward against autograd on a forward of torch's own ops (oracle_forward). Another oracle (a
     deliberately wrong oracle, in the tests of the tests) is compared with the same rows."""
     X, y = X.reshape(-1), y.reshape(-1)
     ids = list(ids) if ids is not None else list(range(X.numel()))
-    if reference is autograd_gradients:
+    if autograd is autograd_gradients:
         report = verify_chain(
             lesson_forward,
             lesson_backward(manual),
@@ -220,6 +220,6 @@ def verify_gradients(
         )
         m, a = (Gradients(*(side[NAMES[f]] for f in CHAIN)) for side in (report.manual, report.autograd))
     else:
-        m, a = manual(w, X, b, y), reference(w, X, b, y)
+        m, a = manual(w, X, b, y), autograd(w, X, b, y)
         report = compare_chain(m, a)
     return Verification(m, a, report, w, b, X, y, ids, manual)

@@ -1,7 +1,7 @@
 """verify_training: the hand-written backward driving SGD, in lockstep with autograd + torch.optim.SGD.
 
 manual:    p <- p - lr · backward(forward(p))[p]           (p.add_(g, alpha=-lr), rounded as optim.SGD rounds)
-reference: the same forward, loss.backward(), torch.optim.SGD(lr).step()
+autograd: the same forward, loss.backward(), torch.optim.SGD(lr).step()
 Both start from the same parameters and never see each other's; after every step each parameter is compared at its
 dtype's assert_close tolerance, and the first (step, parameter) where they part is reported. per_sample=True
 takes one sample per step, in order, `epochs` times over (the lesson's loop), and the forward may be a per-sample one
@@ -25,7 +25,7 @@ class Parting:
     parameter: str
     index: list[int]
     manual: float
-    reference: float
+    autograd: float
     allowance: float
     problem: str = ""  # a gradient the step could not use (missing, not a tensor, shape, dtype, not finite)
 
@@ -35,7 +35,7 @@ class Parting:
             return f"step {self.step}, parameter {self.parameter}: {self.problem}"
         return (
             f"step {self.step}, parameter {self.parameter}{at}: manual {self.manual:.10g} vs torch.optim.SGD "
-            f"{self.reference:.10g}, |diff| {abs(self.manual - self.reference):.3g} > allowed {self.allowance:.3g}"
+            f"{self.autograd:.10g}, |diff| {abs(self.manual - self.autograd):.3g} > allowed {self.allowance:.3g}"
         )
 
 
@@ -45,7 +45,7 @@ class TrainingReport:
     max_abs: dict[str, float]  # per parameter, over every step
     first: Parting | None
     manual: dict[str, torch.Tensor]  # the parameters at the end
-    reference: dict[str, torch.Tensor]
+    autograd: dict[str, torch.Tensor]
 
     @property
     def ok(self) -> bool:
@@ -91,8 +91,8 @@ def verify_training(
         raise ChainUsageError(f"lr must be a finite number > 0, not {lr}")
     inputs = dict(inputs or {})
     manual = {k: p.detach().clone() for k, p in params.items()}
-    reference = {k: p.detach().clone().requires_grad_(True) for k, p in params.items()}
-    opt = torch.optim.SGD(list(reference.values()), lr=lr)
+    autograd = {k: p.detach().clone().requires_grad_(True) for k, p in params.items()}
+    opt = torch.optim.SGD(list(autograd.values()), lr=lr)
     max_abs = dict.fromkeys(params, 0.0)
     first, step = None, 0
     for step, batch in enumerate(_batches(inputs, per_sample, epochs)):
@@ -104,17 +104,17 @@ def verify_training(
                 k, why = unusable
                 nan = float("nan")
                 first = Parting(step, k, [], nan, nan, nan, why)
-                return TrainingReport(step + 1, max_abs, first, manual, {k: p.detach() for k, p in reference.items()})
+                return TrainingReport(step + 1, max_abs, first, manual, {k: p.detach() for k, p in autograd.items()})
             for k, p in manual.items():
                 p.add_(grads[k].reshape(p.shape), alpha=-lr)  # per sample: [1, *shape] is the step's one sample
         opt.zero_grad()
-        _forward(forward, reference, batch, per_sample)[LOSS].sum().backward()
+        _forward(forward, autograd, batch, per_sample)[LOSS].sum().backward()
         opt.step()
         if first is None:
-            first = _compare(step, manual, reference, max_abs)
+            first = _compare(step, manual, autograd, max_abs)
         else:
-            _compare(step, manual, reference, max_abs)
-    return TrainingReport(step + 1, max_abs, first, manual, {k: p.detach() for k, p in reference.items()})
+            _compare(step, manual, autograd, max_abs)
+    return TrainingReport(step + 1, max_abs, first, manual, {k: p.detach() for k, p in autograd.items()})
 
 
 def _unusable(grads, name: str, p: torch.Tensor, per_sample: bool) -> str:
@@ -148,10 +148,10 @@ def _forward(forward: Callable, params: Mapping, batch: Mapping, per_sample: boo
     return out
 
 
-def _compare(step: int, manual: dict, reference: dict, max_abs: dict) -> Parting | None:
+def _compare(step: int, manual: dict, autograd: dict, max_abs: dict) -> Parting | None:
     parted = None
     for k, m in manual.items():
-        r = reference[k].detach()
+        r = autograd[k].detach()
         rtol, atol = tolerances(r.dtype)
         diff = (m.double() - r.double()).abs()
         max_abs[k] = max(max_abs[k], float(diff.max()) if diff.numel() else 0.0)

@@ -63,15 +63,15 @@ class Divergence:
     sample: int  # position in the epoch
     parameter: str
     manual: float
-    reference: float
+    autograd: float  # the torch.nn + SGD loop's, autograd's side
     allowance: float
 
     def __str__(self) -> str:
         where = f"epoch {self.epoch}, sample {self.sample}, parameter {self.parameter}"
-        values = f"manual {self.manual:.10g} vs reference {self.reference:.10g}"
-        if not (math.isfinite(self.manual) and math.isfinite(self.reference)):
+        values = f"manual {self.manual:.10g} vs autograd {self.autograd:.10g}"
+        if not (math.isfinite(self.manual) and math.isfinite(self.autograd)):
             return f"{where}: {values}, not finite"
-        return f"{where}: {values}, |diff| {abs(self.manual - self.reference):.3g} > allowed {self.allowance:.3g}"
+        return f"{where}: {values}, |diff| {abs(self.manual - self.autograd):.3g} > allowed {self.allowance:.3g}"
 
 
 @dataclass(frozen=True)
@@ -97,22 +97,23 @@ class TrajectoryReport:
             o = self.overflow
             verdict = (
                 f"not verified: both loops overflowed at epoch {o.epoch}, sample {o.sample}, parameter "
-                f"{o.parameter} (manual {o.manual:g}, reference {o.reference:g}); no step from there on is compared"
+                f"{o.parameter} (manual {o.manual:g}, autograd {o.autograd:g}); no step from there on is compared"
             )
         else:
             verdict = "ok"
         return f"trajectory, {self.steps} steps: {diffs}: {verdict}"
 
 
-def compare_trajectories(manual: torch.Tensor, reference: torch.Tensor) -> TrajectoryReport:
-    """manual, reference: [epochs, N, 3] of (w, b, J) after every step; w and b compared at the dtype's tolerance."""
-    rtol, atol = tolerances(reference.dtype)
-    m = manual.detach().to(device=reference.device, dtype=torch.float64).reshape(reference.shape)[..., :2]
-    r = reference.detach().to(torch.float64)[..., :2]
+def compare_trajectories(manual: torch.Tensor, autograd: torch.Tensor) -> TrajectoryReport:
+    """manual, autograd (the torch.nn + SGD loop's): [epochs, N, 3] of (w, b, J) after every step; w and b compared
+    at the dtype's tolerance."""
+    rtol, atol = tolerances(autograd.dtype)
+    m = manual.detach().to(device=autograd.device, dtype=torch.float64).reshape(autograd.shape)[..., :2]
+    r = autograd.detach().to(torch.float64)[..., :2]
     finite_m, finite_r = torch.isfinite(m), torch.isfinite(r)
     bad = ~torch.isclose(m, r, rtol=rtol, atol=atol) | ~finite_m | ~finite_r  # isclose(inf, inf) is True
     together = ((m == r) & ~finite_m) | (m.isnan() & r.isnan())  # the same inf (not +inf vs -inf) or NaN on both
-    if manual.dtype != reference.dtype:
+    if manual.dtype != autograd.dtype:
         bad |= True  # a trajectory in another dtype is a divergence from the first step
     first = overflow = None
     compared = m.shape[0] * m.shape[1]  # steps, epoch-major
@@ -123,7 +124,7 @@ def compare_trajectories(manual: torch.Tensor, reference: torch.Tensor) -> Traje
                 continue
             mv, ref = float(m[epoch, sample, p]), float(r[epoch, sample, p])
             found = Divergence(epoch, sample, name, mv, ref, atol + rtol * abs(ref))
-            if together[epoch, sample, p] and manual.dtype == reference.dtype:  # both left the range together
+            if together[epoch, sample, p] and manual.dtype == autograd.dtype:  # both left the range together
                 overflow = overflow or found
             else:  # a disagreement at this step outranks an overflow beside it
                 first = found

@@ -108,7 +108,7 @@ def run_verify(args: argparse.Namespace) -> int:
     for (d, n), s in streams.items():
         data = samples(first, dtype=DTYPES[n], device=d)
         run = side_by_side(s.w, s.b, data.X, data.y, eta=args.lr, epochs=args.epochs, desc=f"trajectory {d} {n}")
-        trajectory = compare_trajectories(run.manual.trajectory, run.reference.trajectory)
+        trajectory = compare_trajectories(run.manual.trajectory, run.autograd.trajectory)
         v = s.verification()
         print(f"\n{d} {n}: {s.samples} samples")
         print(v.table() if v.ok else v.message())
@@ -204,11 +204,11 @@ def run_train(args: argparse.Namespace) -> int:
         f"epochs, eta = {args.lr:g}, from w = {args.w0:g}, b = {args.b0:g}, on {device} in {dtype_name(data.X.dtype)}"
     )
     run = side_by_side(w, b, data.X, data.y, eta=args.lr, epochs=args.epochs)
-    report = compare_trajectories(run.manual.trajectory, run.reference.trajectory)
+    report = compare_trajectories(run.manual.trajectory, run.autograd.trajectory)
     print(f"\n  {'loop':<36}{'final w':>20}{'final b':>20}{'J, last epoch':>16}")
     for name, d in (
         ("manual (hand-derived gradients)", run.manual),
-        ("torch.nn + MSELoss + SGD (autograd)", run.reference),
+        ("torch.nn + MSELoss + SGD (autograd)", run.autograd),
     ):
         print(f"  {name:<36}{float(d.w):>20.12g}{float(d.b):>20.12g}{float(d.trajectory[-1, :, 2].mean()):>16.8g}")
     largest = ", ".join(f"{p} {d:.3e}" for p, d in report.max_abs.items())
@@ -245,7 +245,7 @@ BLOCK = 512  # samples per call: ~0.15 s of the torch.nn loop between two update
 
 class SideBySide(NamedTuple):
     manual: Descent  # trajectory [epochs, N, 3]: w, b after each step, J of that step
-    reference: Descent
+    autograd: Descent  # torch.nn + MSELoss + SGD
 
 
 def side_by_side(

@@ -28,7 +28,9 @@ from backprop_manual.derivations import SHIPPED
 from backprop_manual.derivations.batch_form import batch_form
 
 DEFAULT_LR = 0.1  # when neither --lr nor the module's LR says
-SCHEMA = 1  # the --json document's layout (docs/cli.md); raised when a key changes meaning or goes
+# The --json document's layout (docs/cli.md), raised when a key changes meaning or goes away. 1: ok and gradients_ok
+# where status is now, an ok in every row beside its status, the training's autograd side called `reference`.
+SCHEMA = 2
 FUNCTIONS = ("forward", "backward", "example")
 _unique = itertools.count()  # user files are imported under backprop_manual_user_derivation_<n>
 
@@ -204,7 +206,7 @@ def run_verify(args: argparse.Namespace) -> int:
             print(f"\n{device} {dtype}: MISMATCH\n{text}")
         print(f"  {training.summary()}")
         runs.append(run(device, dtype, report, training))
-    ok = all(r["ok"] for r in runs)
+    ok = all(r["status"] == "ok" for r in runs)
     print(f"\n{'all agree' if ok else 'MISMATCH: see the tables above'}")
     if args.json:
         write(args.json, verdict(args, d, on, lr, lr_from, runs))
@@ -216,13 +218,12 @@ def run(device: str, dtype: str, report: ChainReport, training: TrainingReport) 
     return {
         "device": device,
         "dtype": dtype,
-        "ok": report.ok and training.ok,
-        "gradients_ok": report.ok,
-        "first_divergent_intermediate": None if first is None else first.label,
+        "status": "ok" if report.ok and training.ok else "MISMATCH",
+        "first_divergent_intermediate": None if first is None else first.label,  # null: every gradient agrees
         "notes": list(report.notes),
-        "intermediates": [{**{k: v for k, v in asdict(r).items() if k != "deciding"}, "ok": r.ok} for r in report.rows],
+        "intermediates": [{k: v for k, v in asdict(r).items() if k != "deciding"} for r in report.rows],
         "training": {
-            "ok": training.ok,
+            "status": "ok" if training.ok else "MISMATCH",
             "steps": training.steps,
             "max_abs_diff": training.max_abs,
             "first_divergence": None if training.first is None else asdict(training.first),
@@ -232,10 +233,10 @@ def run(device: str, dtype: str, report: ChainReport, training: TrainingReport) 
 
 
 def verdict(args, d: Derivation, on: list[str], lr: float, lr_from: str, runs: list[dict]) -> dict:
-    ok = all(r["ok"] for r in runs)
+    ok = all(r["status"] == "ok" for r in runs)
     return {
         "schema": SCHEMA,
-        "ok": ok,
+        "status": "ok" if ok else "MISMATCH",
         "exit_code": 0 if ok else 1,
         "command": "backprop-manual verify",
         "derivation": {"name": d.name, "source": d.source, "per_sample": d.per_sample},
@@ -254,11 +255,11 @@ def run_train(args: argparse.Namespace) -> int:
     print(f"backprop-manual train: {describe(d, args, lr, lr_from)}; {where}")
     params, inputs = point(d, args.dtype, device)
     report = checked(d, where, train, d, params, inputs, lr, args.epochs)
-    J = [checked(d, where, cost, d, p, inputs) for p in (params, report.manual, report.reference)]
+    J = [checked(d, where, cost, d, p, inputs) for p in (params, report.manual, report.autograd)]
     print(f"\n  J: {J[0]:.8g} at the start; at the end: manual {J[1]:.8g}, torch.optim.SGD {J[2]:.8g}")
     print(f"\n  {'parameter':<12}{'shape':<14}{'final |manual - SGD|':>22}{'largest over the steps':>24}")
     for k, m in report.manual.items():
-        final = float((m.double() - report.reference[k].double()).abs().max()) if m.numel() else 0.0
+        final = float((m.double() - report.autograd[k].double()).abs().max()) if m.numel() else 0.0
         print(f"  {k:<12}{str(list(m.shape)):<14}{final:>22.3e}{report.max_abs[k]:>24.3e}")
     print(f"\n  {report.summary()}")
     return 0 if report.ok else 1

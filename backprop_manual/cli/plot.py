@@ -82,10 +82,10 @@ class ParameterSteps(NamedTuple):
 
 def parameter_steps(run: SideBySide) -> list[ParameterSteps]:
     """|manual - reference| of w and b per step, computed in float64 from the run's dtype"""
-    rtol, atol = tolerances(run.reference.trajectory.dtype)
+    rtol, atol = tolerances(run.autograd.trajectory.dtype)
     out = []
     for k, name in enumerate(("w", "b")):
-        reference = run.reference.trajectory[..., k].reshape(-1)  # in the run's dtype: its ULP
+        reference = run.autograd.trajectory[..., k].reshape(-1)  # in the run's dtype: its ULP
         manual = run.manual.trajectory[..., k].reshape(-1)
         magnitude = reference.abs()
         ulp = torch.nextafter(magnitude, torch.full_like(magnitude, torch.inf)) - magnitude

@@ -19,7 +19,8 @@ import torch
 from backprop_manual.check.neuron import Verification
 from backprop_manual.check.trajectory import TrajectoryReport
 
-SCHEMA = 2  # 1: the unversioned layout before, with ok, at and index beside status and sample_id, inf as "inf"
+SCHEMA = 3  # 2: the trajectory's autograd side called `reference`; 1: the unversioned layout before, with ok, at and
+# index beside status and sample_id, inf as "inf"
 PLACE = ("at", "index", "deciding")  # Row's own place fields (positions among the samples compared), replaced by
 # position and sample_id
 

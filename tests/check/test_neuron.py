@@ -169,8 +169,8 @@ def test_triage_line(t, text):
 
 
 def test_trajectory_summary_and_divergence():
-    d = Divergence(epoch=1, sample=7, parameter="b", manual=-1.5, reference=-1.25, allowance=2e-7)
-    assert str(d) == "epoch 1, sample 7, parameter b: manual -1.5 vs reference -1.25, |diff| 0.25 > allowed 2e-07"
+    d = Divergence(epoch=1, sample=7, parameter="b", manual=-1.5, autograd=-1.25, allowance=2e-7)
+    assert str(d) == "epoch 1, sample 7, parameter b: manual -1.5 vs autograd -1.25, |diff| 0.25 > allowed 2e-07"
     ok = TrajectoryReport(steps=3, max_abs={"w": 0.0, "b": 1e-9}, first=None)
     assert ok.summary() == "trajectory, 3 steps: max |diff| w 0.000e+00, max |diff| b 1.000e-09: ok"
     bad = TrajectoryReport(steps=3, max_abs={"w": 0.0, "b": 0.25}, first=d)

@@ -24,7 +24,7 @@ class Mutant:
     caught_by: str  # "assert_close" or "ulp": which criterion must catch it
     patch: dict[str, Callable] | None = None  # local_derivatives attribute -> wrong function
     manual: Callable | None = None  # or a whole wrong gradient function
-    reference: Callable | None = None  # or a wrong autograd side
+    oracle: Callable | None = None  # or a wrong autograd side
     wrong: str = "manual"  # the side the triage must blame
 
 
@@ -150,7 +150,7 @@ MUTANTS = {
         {"delta_sigma_delta_z": lambda z, sigma=None: (sigma.float() * (1 - sigma.float())).double()},
     ),
     # the autograd side wrong: the triage must say so
-    "autograd-oracle-in-float32": Mutant(F64, CHAIN[0], ALL_WRONG, "ulp", reference=float32_oracle, wrong="autograd"),
+    "autograd-oracle-in-float32": Mutant(F64, CHAIN[0], ALL_WRONG, "ulp", oracle=float32_oracle, wrong="autograd"),
 }
 
 
@@ -167,7 +167,7 @@ def test_a_wrong_derivation_fails_and_blames_its_intermediate(monkeypatch, mutan
         y,
         ids=CELL_DATA.ids,
         manual=mutant.manual or gradients,
-        reference=mutant.reference or autograd_gradients,
+        autograd=mutant.oracle or autograd_gradients,
     )
     assert not v.ok, "the mutant survived the verification"
     first = v.report.first_divergence

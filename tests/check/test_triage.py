@@ -80,7 +80,7 @@ def test_triage_blames_autograd_when_the_oracle_is_wrong():
         ((sigma - y) ** 2).sum().backward()
         return type(gradients(w, x, b, y))(sigma.grad, z.grad, w_leaf.grad, b_leaf.grad)
 
-    v = verify_gradients(W, B, CELL_DATA.X, CELL_DATA.y, reference=tanh_oracle)
+    v = verify_gradients(W, B, CELL_DATA.X, CELL_DATA.y, autograd=tanh_oracle)
     triage = v.triage()
     assert (triage.name, triage.wrong) == ("delta_J_delta_sigma", "autograd")
     assert "the autograd side is wrong" in v.message().splitlines()[1]

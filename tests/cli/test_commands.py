@@ -39,7 +39,7 @@ def test_the_verdict_holds_every_row_as_verified(tmp_path, capsys):
     verdict = tmp_path / "verdict.json"
     assert main([*ONE_EPOCH, "--json", str(verdict)]) == 0
     document = strict_json(verdict)
-    assert (document["schema"], document["status"], document["exit_code"]) == (2, "ok", 0)
+    assert (document["schema"], document["status"], document["exit_code"]) == (3, "ok", 0)
     assert document["data"] == {
         "path": str(CELL_DATA),
         "feature": "mean_area",
@@ -93,7 +93,7 @@ def test_a_mismatch_in_the_verdict(monkeypatch, tmp_path, capsys):
     assert run["trajectory"]["status"] == "MISMATCH"
     first = run["trajectory"]["first_divergence"]
     assert (first["epoch"], first["position"], first["parameter"], first["sample_id"]) == (0, 0, "w", 0)
-    assert abs(first["manual"] - first["reference"]) > first["allowance"]
+    assert abs(first["manual"] - first["autograd"]) > first["allowance"]
 
 
 def test_your_own_csv_without_an_index_column(tmp_path, capsys):
@@ -291,7 +291,7 @@ def test_verify_on_every_device_says_which_are_missing_in_the_output_and_the_ver
     ]
     context = {k: v for k, v in document.items() if k not in ("runs", "torch")}
     assert context == {
-        "schema": 2,
+        "schema": 3,
         "status": "ok",
         "exit_code": 0,
         "command": "backprop-manual verify",
@@ -391,7 +391,7 @@ def test_blocks_take_the_steps_of_one_call_bit_for_bit(device, dtype, block):
     data = load_cell_data(dtype=dtype, device=device)
     w, b = (torch.tensor(p, dtype=dtype, device=device) for p in (2.0, -2.0))
     run = side_by_side(w, b, data.X, data.y, eta=ETA, epochs=EPOCHS, block=block)
-    for blocked, loop in ((run.manual, gradient_descent), (run.reference, nn_sgd_descent)):
+    for blocked, loop in ((run.manual, gradient_descent), (run.autograd, nn_sgd_descent)):
         whole = loop(w, b, data.X, data.y, eta=ETA, epochs=EPOCHS, trajectory=True)
         assert blocked.trajectory.shape == (EPOCHS, 569, 3)
         assert torch.equal(blocked.trajectory, whole.trajectory), loop.__name__

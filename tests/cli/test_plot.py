@@ -35,7 +35,7 @@ def test_parameter_steps_are_the_differences_the_allowance_and_one_ulp_in_the_ru
     expected_w[4], expected_b[0], expected_b[5] = 2**-10, 2**-12, 2**-8  # exact in both dtypes
     assert torch.equal(w.diff, expected_w) and torch.equal(b.diff, expected_b)
     rtol, atol = tolerances(dtype)
-    reference_w = run.reference.trajectory[..., 0].reshape(-1).double()
+    reference_w = run.autograd.trajectory[..., 0].reshape(-1).double()
     torch.testing.assert_close(w.allowed, atol + rtol * reference_w, rtol=0, atol=0)
     torch.testing.assert_close(b.allowed, torch.full((6,), atol + rtol * 2, dtype=torch.float64), rtol=0, atol=0)
     one_ulp_of_2 = 2.0**-22 if dtype == torch.float32 else 2.0**-51  # 23 or 52 mantissa bits, exponent 1

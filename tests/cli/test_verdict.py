@@ -1,4 +1,4 @@
-"""The JSON verdict's own rules: strict JSON (non-finite numbers are null), UTF-8, one document; its layout, schema 2.
+"""The JSON verdict's own rules: strict JSON (non-finite numbers are null), UTF-8, one document; its layout, schema 3.
 
 tests/cli/test_commands.py checks the values of a real run's verdict; here the keys and their rules.
 """
@@ -39,16 +39,16 @@ def test_write_gives_strict_indented_utf8_json_ending_in_a_newline(tmp_path):
 
 def test_the_document_says_its_schema_and_one_status_consistent_with_the_exit_code():
     ok, bad = {"status": "ok"}, {"status": "MISMATCH"}
-    assert SCHEMA == 2
+    assert SCHEMA == 3
     assert [(d["schema"], d["status"], d["exit_code"]) for d in (verdict({}, [ok, ok]), verdict({}, [ok, bad]))] == [
-        (2, "ok", 0),
-        (2, "MISMATCH", 1),
+        (3, "ok", 0),
+        (3, "MISMATCH", 1),
     ]
     assert "ok" not in verdict({}, [ok]), "status says it; no second key to disagree with it"
 
 
 def test_a_trajectory_step_has_one_position_and_one_id():
-    step = Divergence(epoch=1, sample=2, parameter="w", manual=math.inf, reference=math.inf, allowance=math.inf)
+    step = Divergence(epoch=1, sample=2, parameter="w", manual=math.inf, autograd=math.inf, allowance=math.inf)
     report = TrajectoryReport(steps=10, max_abs={"w": 0.0, "b": 0.0}, first=None, overflow=step)
     document = trajectory(report, ids=[100, 101, 102, 103, 104])
     assert document == {
@@ -60,7 +60,7 @@ def test_a_trajectory_step_has_one_position_and_one_id():
             "epoch": 1,
             "parameter": "w",
             "manual": math.inf,
-            "reference": math.inf,
+            "autograd": math.inf,
             "allowance": math.inf,
             "position": 2,
             "sample_id": 102,
