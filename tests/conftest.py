@@ -1,6 +1,8 @@
 """The suite's shared fixtures. --device and --dtype come from the package's pytest plugin
 (backprop_manual/pytest_plugin.py), the shared data and starting point from tests/shared.py."""
 
+import os
+
 import pytest
 import torch
 
@@ -9,15 +11,22 @@ from tests import shared
 
 @pytest.fixture(autouse=True, scope="session")
 def one_intra_op_thread():
-    """One intra-op thread per test process. The suite's tensors are small (at most 2048 x 256), so a second thread
-    has little to split and, on a 2-core machine shared with other work or with a second xdist worker, only
-    contends. Measured side by side here while other work ran: tests/check/test_floor.py and test_chain.py took
-    70 s and 20 s with torch's default 2 threads, 9 s and 8 s with 1; 30 full-batch training steps of
-    derivations/hidden.py 1.5 s against 0.04 s. The thread count is put back at the end of the session."""
-    before = torch.get_num_threads()
+    """One intra-op thread per test process, and, through OMP_NUM_THREADS (which torch reads), for the processes
+    the tests start: the command line's subprocess runs, the notebooks' kernels, pytester's runs. The suite's tensors
+    are small (at most 2048 x 256), so a second thread has little to split and, on a 2-core machine shared with other
+    work or with a second xdist worker, only contends. Measured side by side on this 2-core machine while other work
+    ran: tests/check/test_floor.py and test_chain.py together took 20 s and 71 s in two runs with torch's default 2
+    threads, 7.6 s and 9.3 s with 1; 30 full-batch training steps of derivations/hidden.py 1.5 s against 0.04 s.
+    Both are put back at the end of the session."""
+    before, env_before = torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS")
     torch.set_num_threads(1)
+    os.environ["OMP_NUM_THREADS"] = "1"
     yield
     torch.set_num_threads(before)
+    if env_before is None:
+        del os.environ["OMP_NUM_THREADS"]
+    else:
+        os.environ["OMP_NUM_THREADS"] = env_before
 
 
 @pytest.fixture(scope="session")

@@ -31,9 +31,10 @@ def run_module(*args: str, **kwargs) -> subprocess.CompletedProcess:
     return run_python("-m", "backprop_manual", *args, **kwargs)
 
 
-def test_module_entry_point_verifies_and_exits_0():
+def test_module_entry_point_verifies_and_exits_0_with_no_bar_in_a_pipe():
     run = run_module("--device", "cpu", "--epochs", "1", capture_output=True, text=True)
     assert run.returncode == 0, run.stdout + run.stderr
+    assert run.stderr == "", "stderr is a pipe: tqdm must stay silent"
     for table in ("cpu float32: 569 samples", "cpu float64: 569 samples"):
         assert table in run.stdout
     assert run.stdout.count(" ok\n") == 2 * (4 + 1), "4 intermediates and the trajectory, per dtype"
@@ -119,12 +120,6 @@ def test_help_is_complete_with_an_example(capsys, command, words):
 
 
 ARGS = ("verify", "--device", "cpu", "--dtype", "float64", "--epochs", "1")
-
-
-def test_no_progress_bar_in_a_pipe():
-    run = run_module(*ARGS, capture_output=True, text=True)
-    assert run.returncode == 0, run.stderr
-    assert run.stderr == "", "stderr is a pipe: tqdm must stay silent"
 
 
 def read_all(fd: int, into: list[bytes]) -> None:
