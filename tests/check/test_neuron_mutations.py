@@ -7,13 +7,14 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from backprop_manual import gradients, load_cell_data
+from backprop_manual import gradients
 from backprop_manual.check.neuron import autograd_gradients, verify_gradients
 from backprop_manual.neuron import local_derivatives
 from backprop_manual.neuron.lesson import lesson_delta_J_delta_sigma
 from backprop_manual.neuron.passes import CHAIN, Gradients
+from tests.shared import cell_data, start
 
-CELL_DATA = load_cell_data()
+CELL_DATA = cell_data()
 
 
 @dataclass(frozen=True)
@@ -158,7 +159,7 @@ MUTANTS = {
 def test_a_wrong_derivation_fails_and_blames_its_intermediate(monkeypatch, mutant):
     for attribute, wrong in (mutant.patch or {}).items():
         monkeypatch.setattr(local_derivatives, attribute, wrong)
-    w, b = torch.tensor(2.0, dtype=mutant.dtype), torch.tensor(-2.0, dtype=mutant.dtype)
+    w, b = start(mutant.dtype)
     X, y = CELL_DATA.X.to(mutant.dtype), CELL_DATA.y.to(mutant.dtype)
     v = verify_gradients(
         w,
@@ -192,11 +193,9 @@ def test_every_intermediate_is_blamed_by_some_mutant_and_both_criteria_catch_som
 # ----------------------------------------
 # A wrong derivation must fail, and the failure must name the first wrong intermediate in chain order.
 
-CELL_DATA = load_cell_data()
-
 
 def verify_first_samples(dtype=torch.float64, n=5):
-    w, b = torch.tensor(2.0, dtype=dtype), torch.tensor(-2.0, dtype=dtype)
+    w, b = start(dtype)
     X, y = CELL_DATA.X[:n].to(dtype), CELL_DATA.y[:n].to(dtype)
     return verify_gradients(w, b, X, y, ids=CELL_DATA.ids[:n])
 
@@ -240,7 +239,7 @@ def test_the_lessons_summing_dJ_dsigma_is_caught_on_a_batch(monkeypatch):
 
 
 def test_first_divergent_sample_is_the_first_out_of_tolerance():
-    w, b = torch.tensor(2.0, dtype=torch.float64), torch.tensor(-2.0, dtype=torch.float64)
+    w, b = start()
 
     def manual(w, x, b, y):  # correct except from sample position 3 on
         from backprop_manual.neuron.passes import gradients

@@ -3,12 +3,13 @@
 import pytest
 import torch
 
-from backprop_manual import gradients, load_cell_data
+from backprop_manual import gradients
 from backprop_manual.check.taylor import HALVINGS, convergence_rates, taylor_rates
 from backprop_manual.neuron import local_derivatives
 from backprop_manual.neuron.passes import CHAIN
+from tests.shared import cell_data
 
-CELL_DATA = load_cell_data()  # float64: the rates need J's rounding noise far below eps^2
+CELL_DATA = cell_data()  # float64: the rates need J's rounding noise far below eps^2
 POINTS = [
     pytest.param((2.0, -2.0), id="w2_b-2"),
     pytest.param((0.5, 1.0), id="w0.5_b1"),

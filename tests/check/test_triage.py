@@ -4,15 +4,16 @@ and the triage names the wrong side."""
 import pytest
 import torch
 
-from backprop_manual import gradients, load_cell_data
+from backprop_manual import gradients
 from backprop_manual.check.neuron import autograd_gradients, verify_gradients
 from backprop_manual.check.tolerances import ulp_distance
 from backprop_manual.check.triage import SIDING, Triage, complex_step_gradients, gradcheck_intermediates
 from backprop_manual.neuron import local_derivatives
 from backprop_manual.neuron.passes import CHAIN
+from tests.shared import cell_data, start
 
-CELL_DATA = load_cell_data()
-W, B = torch.tensor(2.0, dtype=torch.float64), torch.tensor(-2.0, dtype=torch.float64)
+CELL_DATA = cell_data()
+W, B = start()
 # Measured over the 569 samples at w = 2, b = -2: the witness is at most 10 float64 ULP from autograd (it computes
 # sigma by complex exp and division, and J's sigma - y cancels near y), 8 float32 ULP from a float32 autograd.
 WITNESS_ULPS = 16
@@ -109,8 +110,7 @@ def test_triage_sides_with_the_one_the_witness_is_clearly_nearer(manual, autogra
 def test_the_per_sample_leaf_oracle_is_bit_for_bit_verify_gradients_vmap_oracle(dtype):
     """reference.autograd_gradients (one leaf per sample) and verify_gradients (verify_chain's torch.func.vmap) ask
     the same oracle two ways: the same gradients, bit for bit, on every sample."""
-    data = load_cell_data(dtype=dtype)
-    w, b = torch.tensor(2.0, dtype=dtype), torch.tensor(-2.0, dtype=dtype)
+    data, (w, b) = cell_data(dtype), start(dtype)
     leaf, chain = autograd_gradients(w, data.X, b, data.y), verify_gradients(w, b, data.X, data.y).autograd
     for name in leaf._fields:
         assert torch.equal(getattr(leaf, name), getattr(chain, name)), name

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import torch
 
-from backprop_manual import gradient_descent, load_cell_data, nn_sgd_descent
+from backprop_manual import gradient_descent, nn_sgd_descent
 from backprop_manual.check.neuron import Row, verify_gradients
 from backprop_manual.check.trajectory import compare_trajectories
 from backprop_manual.cli import commands, plot
@@ -24,6 +24,7 @@ from backprop_manual.cli.main import main
 from backprop_manual.neuron import data as csv_input
 from backprop_manual.neuron import local_derivatives
 from backprop_manual.neuron.data import CELL_DATA
+from tests.shared import cell_data, start
 
 ONE_EPOCH = ["verify", "--device", "cpu", "--epochs", "1"]
 
@@ -49,8 +50,7 @@ def test_the_verdict_holds_every_row_as_verified(tmp_path, capsys):
     }
     assert [(r["device"], r["dtype"]) for r in document["runs"]] == [("cpu", "float32"), ("cpu", "float64")]
     for run, dtype in zip(document["runs"], (torch.float32, torch.float64), strict=True):
-        data = load_cell_data(dtype=dtype)
-        w, b = torch.tensor(2.0, dtype=dtype), torch.tensor(-2.0, dtype=dtype)
+        data, (w, b) = cell_data(dtype), start(dtype)
         expected = verify_gradients(w, b, data.X, data.y, ids=data.ids).report.rows
         for row, r in zip(run["intermediates"], expected, strict=True):
             as_null = {
@@ -137,8 +137,7 @@ NEEDS_PLOT = "the figure needs the extra plot: pip install -e '.[plot]'"
 def test_train_prints_each_loops_final_w_b_and_J(capsys):
     assert main(["train", "--epochs", "2", "--dtype", "float32"]) == 0
     out = capsys.readouterr().out
-    data = load_cell_data(dtype=torch.float32)
-    w, b = torch.tensor(2.0), torch.tensor(-2.0)
+    data, (w, b) = cell_data(torch.float32), start(torch.float32)
     for label, descent in (("manual (hand-derived gradients)", gradient_descent), ("torch.nn", nn_sgd_descent)):
         d = descent(w, b, data.X, data.y, eta=1e-4, epochs=2, trajectory=True)
         line = next(row for row in out.splitlines() if row.strip().startswith(label))
@@ -388,8 +387,7 @@ EPOCHS, ETA = 3, 1e-3  # a larger step than the lesson's, so that w and b move i
 
 @pytest.mark.parametrize("block", [pytest.param(100, id="block100"), pytest.param(4096, id="one-block")])
 def test_blocks_take_the_steps_of_one_call_bit_for_bit(device, dtype, block):
-    data = load_cell_data(dtype=dtype, device=device)
-    w, b = (torch.tensor(p, dtype=dtype, device=device) for p in (2.0, -2.0))
+    data, (w, b) = cell_data(dtype, device), start(dtype, device)
     run = side_by_side(w, b, data.X, data.y, eta=ETA, epochs=EPOCHS, block=block)
     for blocked, loop in ((run.manual, gradient_descent), (run.autograd, nn_sgd_descent)):
         whole = loop(w, b, data.X, data.y, eta=ETA, epochs=EPOCHS, trajectory=True)
@@ -509,7 +507,7 @@ def test_in_a_pipe_nothing_is_written(stderr):
 
 def test_training_side_by_side_counts_its_steps_on_the_bar(stderr):
     terminal = stderr(Terminal())
-    w, b = torch.tensor(2.0), torch.tensor(-2.0)
+    w, b = start(torch.float32)
     X, y = torch.tensor([1.0, 0.5, 1.5]), torch.tensor([1.0, 0.0, 1.0])
     side_by_side(w, b, X, y, eta=1e-4, epochs=2, block=2)
     first = terminal.getvalue().split("\r")[1]  # tqdm draws at the start, then at most every 0.1 s

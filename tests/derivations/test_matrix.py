@@ -6,8 +6,8 @@ import torch
 from backprop_manual.check import verify_training
 from backprop_manual.derivations import matrix, neuron
 from backprop_manual.derivations.batch_form import batch_form
-from backprop_manual.neuron.data import load_cell_data
 from tests.derivations.helpers import POINTS, assert_blamed, changed, moved, point, verify
+from tests.shared import cell_data, start
 
 right = matrix.backward
 
@@ -61,8 +61,7 @@ def test_a_planted_mistake_is_blamed_first(dtype, mistake):
 
 def one_feature(dtype):
     """The lesson's point in both forms: the neuron's (w, x [N]) and the matrix form's (w [1], X [N, 1])."""
-    data = load_cell_data(dtype=dtype)
-    w, b = torch.tensor(2.0, dtype=dtype), torch.tensor(-2.0, dtype=dtype)
+    data, (w, b) = cell_data(dtype), start(dtype)
     return (
         {"w": w, "b": b},
         {"x": data.X, "y": data.y},

@@ -3,11 +3,12 @@
 import pytest
 import torch
 
-from backprop_manual import gradient_descent, load_cell_data, nn_sgd_descent
+from backprop_manual import gradient_descent, nn_sgd_descent
 from backprop_manual.neuron.loop import check_neuron_inputs
+from tests.shared import cell_data, start
 
-CELL_DATA = load_cell_data()
-W, B = torch.tensor(2.0, dtype=torch.float64), torch.tensor(-2.0, dtype=torch.float64)
+CELL_DATA = cell_data()
+W, B = start()  # float64, as the data
 
 
 @pytest.mark.parametrize("loop", [gradient_descent, nn_sgd_descent], ids=["manual", "nn_sgd"])
@@ -45,8 +46,6 @@ def test_parameters_on_another_device_are_refused():
 # ----------------------------------------
 # The loops' refusals say exactly what is wrong and how to fix it (tests/neuron/test_loop.py checks that they refuse).
 
-CELL_DATA = load_cell_data()
-W, B = torch.tensor(2.0, dtype=torch.float64), torch.tensor(-2.0, dtype=torch.float64)
 X, Y = CELL_DATA.X[:3], CELL_DATA.y[:3]
 
 
