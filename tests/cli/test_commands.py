@@ -385,12 +385,18 @@ def test_train_refuses_a_figure_format_matplotlib_cannot_write_and_lists_those_i
 EPOCHS, ETA = 3, 1e-3  # a larger step than the lesson's, so that w and b move in every block
 
 
+@functools.cache  # once per loop, dtype and device: every block size is compared with the same run
+def in_one_call(loop, dtype, device):
+    data = cell_data(dtype, device)
+    return loop(*start(dtype, device), data.X, data.y, eta=ETA, epochs=EPOCHS, trajectory=True)
+
+
 @pytest.mark.parametrize("block", [pytest.param(100, id="block100"), pytest.param(4096, id="one-block")])
 def test_blocks_take_the_steps_of_one_call_bit_for_bit(device, dtype, block):
     data, (w, b) = cell_data(dtype, device), start(dtype, device)
     run = side_by_side(w, b, data.X, data.y, eta=ETA, epochs=EPOCHS, block=block)
     for blocked, loop in ((run.manual, gradient_descent), (run.autograd, nn_sgd_descent)):
-        whole = loop(w, b, data.X, data.y, eta=ETA, epochs=EPOCHS, trajectory=True)
+        whole = in_one_call(loop, dtype, device)
         assert blocked.trajectory.shape == (EPOCHS, 569, 3)
         assert torch.equal(blocked.trajectory, whole.trajectory), loop.__name__
         assert torch.equal(blocked.w, whole.w) and torch.equal(blocked.b, whole.b), loop.__name__
