@@ -1,5 +1,7 @@
-"""What the reports say, to the character where a reader or a parser depends on it: the table, the first line, the
-triage line, the trajectory summary; and each number in them, recomputed here from its definition."""
+"""check/neuron.py: what verify_gradients reports, to the character where a reader or a parser depends on it (the
+table, the first line), each number in it recomputed from its definition; compare_intermediate number by number; the
+autograd side; and every sample, dtype, device and point against autograd. (The triage line: test_triage.py; the
+trajectory summary: test_trajectory.py.)"""
 
 import math
 import re
@@ -11,10 +13,6 @@ import torch
 from backprop_manual import gradients
 from backprop_manual.check.neuron import autograd_gradients, compare_intermediate, verify_gradients
 from backprop_manual.check.tolerances import tolerances, ulp_budget
-from backprop_manual.check.trajectory import Divergence, TrajectoryReport
-from backprop_manual.check.triage import Triage, _one_line, gradcheck_intermediates
-from backprop_manual.neuron import local_derivatives
-from backprop_manual.neuron.passes import forward
 from tests import shared
 
 CELL_DATA = shared.cell_data()  # float64 on the CPU; the last test moves it to each device and dtype
@@ -75,6 +73,16 @@ def test_table_rows_say_what_the_rows_hold(manual):
     assert v.table().count("MISMATCH") == sum(not r.ok for r in v.report.rows)
 
 
+def test_the_table_shows_ulps_against_the_budget_and_the_headroom(dtype):
+    data = shared.cell_data(dtype)
+    v = verify_gradients(*shared.start(dtype), data.X, data.y, ids=data.ids)
+    header, *lines = v.table().splitlines()
+    assert "ulp/budget" in header and "headroom" in header
+    for row, line in zip(v.report.rows, lines):
+        assert f"{row.max_ulp:.3g}/{row.ulp_budget:g}" in line and f"{row.headroom:.3g}" in line
+        assert row.max_ulp <= row.ulp_budget and row.headroom > 1, line
+
+
 def test_first_line_says_where_and_by_how_much():
     v = verification(dz_db_is_x)
     row = v.report.first_divergence
@@ -123,60 +131,6 @@ def test_assert_ok_raises_the_message_and_hides_its_own_frame():
         e.frame.f_locals["__tracebackhide__"] for e in excinfo.traceback if "__tracebackhide__" in e.frame.f_locals
     ]
     assert hides == [True], "pytest must show the test's line, not assert_ok's"
-
-
-def triage(manual, autograd, witness=0.0, gradcheck=None):
-    return Triage("delta_J_delta_z", manual, autograd, witness, allowance=1e-7, gradcheck=gradcheck or {"a": ""})
-
-
-PREFIX = "triage: the witness (complex step, complex128) gives delta_J_delta_z = "
-PASSES = "gradcheck of the manual chain rule (float64 central differences, rtol 1e-3) passes every intermediate there"
-
-
-@pytest.mark.parametrize(
-    "t, text",
-    [
-        pytest.param(triage(1.0, 1.0, 1.0 + 1e-9), None, id="no-disagreement"),
-        pytest.param(
-            triage(2.0, 1.0, 1.0),
-            f"{PREFIX}1; manual is 1 from it, autograd 0: the manual side is wrong. {PASSES}",
-            id="manual-wrong",
-        ),
-        pytest.param(
-            triage(0.0, 1e-7, 1.0),
-            f"{PREFIX}1; manual is 1 from it, autograd 1: the witness cannot tell which side is wrong. {PASSES}",
-            id="undecided",
-        ),
-        pytest.param(
-            triage(1e-7, 1.0),
-            f"{PREFIX}0; manual is 1e-07 from it, autograd 1: the autograd side is wrong. {PASSES}",
-            id="autograd-wrong-manual-at-the-allowance",
-        ),
-        pytest.param(
-            triage(2e-7, 1.0, gradcheck={"delta_J_delta_sigma": "", "delta_J_delta_z": "Jacobian mismatch: x"}),
-            f"{PREFIX}0; manual is 2e-07 from it, autograd 1: the autograd side is wrong (and manual too is off by "
-            "more than the allowed 1e-07). gradcheck of the manual chain rule (float64 central differences) first "
-            "fails at delta_J_delta_z: Jacobian mismatch: x",
-            id="both-off-gradcheck-fails",
-        ),
-    ],
-)
-def test_triage_line(t, text):
-    if text is None:
-        assert t.wrong == "undecided"
-    else:
-        assert str(t) == text
-
-
-def test_trajectory_summary_and_divergence():
-    d = Divergence(epoch=1, sample=7, parameter="b", manual=-1.5, autograd=-1.25, allowance=2e-7)
-    assert str(d) == "epoch 1, sample 7, parameter b: manual -1.5 vs autograd -1.25, |diff| 0.25 > allowed 2e-07"
-    ok = TrajectoryReport(steps=3, max_abs={"w": 0.0, "b": 1e-9}, first=None)
-    assert ok.summary() == "trajectory, 3 steps: max |diff| w 0.000e+00, max |diff| b 1.000e-09: ok"
-    bad = TrajectoryReport(steps=3, max_abs={"w": 0.0, "b": 0.25}, first=d)
-    assert (
-        bad.summary() == f"trajectory, 3 steps: max |diff| w 0.000e+00, max |diff| b 2.500e-01: MISMATCH, first at {d}"
-    )
 
 
 # --- compare_intermediate, number by number ---------------------------------------------------------------------------
@@ -234,18 +188,6 @@ def test_a_collapsed_batch_is_compared_by_broadcasting_at_every_sample():
 # --- the pieces the verification relies on ----------------------------------------------------------------------------
 
 
-def test_forward_keeps_the_cost():
-    w, b = shared.start(F64)
-    fp = forward(w, CELL_DATA.X[:4], b, CELL_DATA.y[:4])
-    torch.testing.assert_close(fp.J, (torch.sigmoid(2 * CELL_DATA.X[:4] - 2) - CELL_DATA.y[:4]) ** 2)
-
-
-def test_dsigma_dz_computes_sigma_itself_when_not_given_it():
-    z = torch.linspace(-5, 5, 11, dtype=F64, requires_grad=True)
-    torch.sigmoid(z).sum().backward()
-    torch.testing.assert_close(local_derivatives.delta_sigma_delta_z(z.detach()), z.grad)
-
-
 def test_autograd_side_takes_an_integer_target_as_the_lesson_does():
     w, b = shared.start(F64)
     as_int = autograd_gradients(w, CELL_DATA.X[:4], b, CELL_DATA.y[:4].long())
@@ -254,68 +196,13 @@ def test_autograd_side_takes_an_integer_target_as_the_lesson_does():
         torch.testing.assert_close(getattr(as_int, name), getattr(as_float, name))
 
 
-def test_gradcheck_runs_in_float64_whatever_it_is_given():
-    (w, b), x, y = shared.start(torch.float32), CELL_DATA.X[:2].float(), CELL_DATA.y[:2].float()
-    assert gradcheck_intermediates(w, x, b, y) == {
-        name: "" for name in ("delta_J_delta_sigma", "delta_J_delta_z", "delta_J_delta_w", "delta_J_delta_b")
-    }
-
-
-def test_gradchecks_message_on_one_line():
-    jacobian = (
-        "Jacobian mismatch for output 0 with respect to input 0,\nnumerical:tensor([[-0.2497,  0.0000],\n"
-        "        [ 0.0000, -0.1543]], dtype=torch.float64)\nanalytical:tensor([[-0.5000, -0.0000],\n"
-        "        [-0.0000, -0.4504]], dtype=torch.float64)\n"
-    )
-    assert _one_line(jacobian) == (
-        "Jacobian mismatch: numerical -0.2497, 0.0000, 0.0000, -0.1543, analytical -0.5000, -0.0000, -0.0000, -0.4504"
-    )
-    assert _one_line("Backward is not reentrant,\n  i.e., running backward twice\n") == (
-        "Backward is not reentrant, i.e., running backward twice"
-    )
-
-
-def test_an_unknown_dtype_has_no_ulp_budget():
-    with pytest.raises(
-        ValueError, match=r"^no ULP budget for torch.int64; the verification runs in float32 or float64$"
-    ):
-        ulp_budget(torch.int64)
-
-
-# --- the trajectory comparison ----------------------------------------------------------------------------------
-
-
-def trajectory(w_values, b_values, dtype=F64):
-    """[1 epoch, N steps, (w, b, J)]"""
-    steps = torch.tensor([[w, b, 0.0] for w, b in zip(w_values, b_values)], dtype=F64)
-    return steps.reshape(1, -1, 3).to(dtype)
-
-
-def test_trajectory_allows_atol_near_zero_and_reports_the_allowance():
-    from backprop_manual.check.trajectory import compare_trajectories
-
-    rtol, atol = tolerances(F64)
-    reference = trajectory([0.0, 0.0, 2.0], [0.0, 0.0, -2.0])
-    inside = compare_trajectories(trajectory([5e-8, 0.0, 2.0], [0.0, 0.0, -2.0]), reference)
-    assert inside.ok, "5e-8 from 0 is inside atol 1e-7"
-    outside = compare_trajectories(trajectory([0.0, 0.0, 2.0], [0.0, 0.0, -2.0 - 5e-7]), reference)
-    assert (outside.first.sample, outside.first.parameter) == (2, "b")
-    assert outside.first.allowance == atol + rtol * 2.0
-
-
-def test_a_trajectory_in_another_dtype_diverges_at_its_first_step():
-    from backprop_manual.check.trajectory import compare_trajectories
-
-    reference = trajectory([2.0, 2.0], [-2.0, -2.0])
-    report = compare_trajectories(trajectory([2.0, 2.0], [-2.0, -2.0], dtype=torch.float32), reference)
-    assert (report.first.epoch, report.first.sample, report.first.parameter) == (0, 0, "w")
-
-
-def test_the_nn_sgd_reference_keeps_no_trajectory_unless_asked():
-    from backprop_manual import nn_sgd_descent
-
-    w, b = shared.start(F64)
-    assert nn_sgd_descent(w, b, CELL_DATA.X[:3], CELL_DATA.y[:3], epochs=1).trajectory is None
+def test_the_per_sample_leaf_oracle_is_bit_for_bit_verify_gradients_vmap_oracle(dtype):
+    """reference.autograd_gradients (one leaf per sample) and verify_gradients (verify_chain's torch.func.vmap) ask
+    the same oracle two ways: the same gradients, bit for bit, on every sample."""
+    data, (w, b) = shared.cell_data(dtype), shared.start(dtype)
+    leaf, chain = autograd_gradients(w, data.X, b, data.y), verify_gradients(w, b, data.X, data.y).autograd
+    for name in leaf._fields:
+        assert torch.equal(getattr(leaf, name), getattr(chain, name)), name
 
 
 # ----------------------------------------

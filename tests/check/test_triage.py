@@ -7,7 +7,7 @@ import torch
 from backprop_manual import gradients
 from backprop_manual.check.neuron import autograd_gradients, verify_gradients
 from backprop_manual.check.tolerances import ulp_distance
-from backprop_manual.check.triage import SIDING, Triage, complex_step_gradients, gradcheck_intermediates
+from backprop_manual.check.triage import SIDING, Triage, _one_line, complex_step_gradients, gradcheck_intermediates
 from backprop_manual.neuron import local_derivatives
 from backprop_manual.neuron.passes import CHAIN
 from tests.shared import cell_data, start
@@ -72,6 +72,27 @@ def test_gradcheck_checks_the_gradient_function_it_is_given():
     assert [name for name, problem in verdicts.items() if problem] == ["delta_J_delta_b"]
 
 
+def test_gradcheck_runs_in_float64_whatever_it_is_given():
+    (w, b), x, y = start(torch.float32), CELL_DATA.X[:2].float(), CELL_DATA.y[:2].float()
+    assert gradcheck_intermediates(w, x, b, y) == {
+        name: "" for name in ("delta_J_delta_sigma", "delta_J_delta_z", "delta_J_delta_w", "delta_J_delta_b")
+    }
+
+
+def test_gradchecks_message_on_one_line():
+    jacobian = (
+        "Jacobian mismatch for output 0 with respect to input 0,\nnumerical:tensor([[-0.2497,  0.0000],\n"
+        "        [ 0.0000, -0.1543]], dtype=torch.float64)\nanalytical:tensor([[-0.5000, -0.0000],\n"
+        "        [-0.0000, -0.4504]], dtype=torch.float64)\n"
+    )
+    assert _one_line(jacobian) == (
+        "Jacobian mismatch: numerical -0.2497, 0.0000, 0.0000, -0.1543, analytical -0.5000, -0.0000, -0.0000, -0.4504"
+    )
+    assert _one_line("Backward is not reentrant,\n  i.e., running backward twice\n") == (
+        "Backward is not reentrant, i.e., running backward twice"
+    )
+
+
 def test_triage_blames_autograd_when_the_oracle_is_wrong():
     def tanh_oracle(w, x, b, y):  # an autograd side with tanh for sigmoid: its sigma and everything after differ
         w_leaf, b_leaf = (p.detach().expand(x.shape).clone().requires_grad_(True) for p in (w, b))
@@ -107,10 +128,44 @@ def test_triage_sides_with_the_one_the_witness_is_clearly_nearer(manual, autogra
     assert ("cannot tell" in str(triage)) == (wrong == "undecided")
 
 
-def test_the_per_sample_leaf_oracle_is_bit_for_bit_verify_gradients_vmap_oracle(dtype):
-    """reference.autograd_gradients (one leaf per sample) and verify_gradients (verify_chain's torch.func.vmap) ask
-    the same oracle two ways: the same gradients, bit for bit, on every sample."""
-    data, (w, b) = cell_data(dtype), start(dtype)
-    leaf, chain = autograd_gradients(w, data.X, b, data.y), verify_gradients(w, b, data.X, data.y).autograd
-    for name in leaf._fields:
-        assert torch.equal(getattr(leaf, name), getattr(chain, name)), name
+def triage(manual, autograd, witness=0.0, gradcheck=None):
+    return Triage("delta_J_delta_z", manual, autograd, witness, allowance=1e-7, gradcheck=gradcheck or {"a": ""})
+
+
+PREFIX = "triage: the witness (complex step, complex128) gives delta_J_delta_z = "
+PASSES = "gradcheck of the manual chain rule (float64 central differences, rtol 1e-3) passes every intermediate there"
+
+
+@pytest.mark.parametrize(
+    "t, text",
+    [
+        pytest.param(triage(1.0, 1.0, 1.0 + 1e-9), None, id="no-disagreement"),
+        pytest.param(
+            triage(2.0, 1.0, 1.0),
+            f"{PREFIX}1; manual is 1 from it, autograd 0: the manual side is wrong. {PASSES}",
+            id="manual-wrong",
+        ),
+        pytest.param(
+            triage(0.0, 1e-7, 1.0),
+            f"{PREFIX}1; manual is 1 from it, autograd 1: the witness cannot tell which side is wrong. {PASSES}",
+            id="undecided",
+        ),
+        pytest.param(
+            triage(1e-7, 1.0),
+            f"{PREFIX}0; manual is 1e-07 from it, autograd 1: the autograd side is wrong. {PASSES}",
+            id="autograd-wrong-manual-at-the-allowance",
+        ),
+        pytest.param(
+            triage(2e-7, 1.0, gradcheck={"delta_J_delta_sigma": "", "delta_J_delta_z": "Jacobian mismatch: x"}),
+            f"{PREFIX}0; manual is 2e-07 from it, autograd 1: the autograd side is wrong (and manual too is off by "
+            "more than the allowed 1e-07). gradcheck of the manual chain rule (float64 central differences) first "
+            "fails at delta_J_delta_z: Jacobian mismatch: x",
+            id="both-off-gradcheck-fails",
+        ),
+    ],
+)
+def test_triage_line(t, text):
+    if text is None:
+        assert t.wrong == "undecided"
+    else:
+        assert str(t) == text

@@ -1,4 +1,6 @@
-"""derivations/neuron.py: the lesson's neuron, one J per sample, built from the package's local derivatives."""
+"""derivations/neuron.py: the lesson's neuron, one J per sample, built from the package's local derivatives.
+
+derivations/batch_form.py has no test file of its own: its sum form is tested here, its mean form in test_matrix.py."""
 
 import pytest
 import torch

@@ -51,3 +51,10 @@ def test_verification_flags_the_lessons_loop_at_its_first_wrong_step():
     # sample 0 is first_x itself, so the first step is right; sample 1 uses first_x = 1.001 for its x = 1.326
     assert (report.first.epoch, report.first.sample, report.first.parameter) == (0, 1, "w"), report.summary()
     assert "epoch 0, sample 1, parameter w" in report.summary()
+
+
+def test_lessons_loop_as_written_reproduces_the_lesson_on_every_device(device):
+    X, y, _ = cell_data(torch.float64, device)
+    result = lesson_loop(X.reshape(-1, 1), y.long())
+    assert (round(float(result.w), 4), round(float(result.b), 4)) == (2.0255, -1.9746)
+    assert result.w.device.type == device

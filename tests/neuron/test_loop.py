@@ -1,9 +1,11 @@
-"""The loops take one dtype and device from the caller and refuse what torch would silently promote or move."""
+"""The loops take one dtype and device from the caller and refuse what torch would silently promote or move; the
+manual loop runs the hand-derived local derivatives."""
 
 import pytest
 import torch
 
 from backprop_manual import gradient_descent, nn_sgd_descent
+from backprop_manual.neuron import local_derivatives
 from backprop_manual.neuron.loop import check_neuron_inputs
 from tests.shared import cell_data, start
 
@@ -84,3 +86,19 @@ def test_the_refusal_names_the_argument_and_the_fix(args, message):
 
 def test_the_loop_runs_the_lessons_20_epochs_by_default():
     assert gradient_descent(W, B, X, Y, trajectory=True).trajectory.shape == (20, 3, 3)
+
+
+def wrong(local):
+    """A local derivative's wrong twin: twice the right value."""
+    return lambda *args, **kwargs: 2 * local(*args, **kwargs)
+
+
+@pytest.mark.parametrize("name", ["delta_J_delta_sigma", "delta_sigma_delta_z", "delta_z_delta_w", "delta_z_delta_b"])
+def test_gradient_descent_runs_the_hand_derived_local_derivatives(monkeypatch, name):
+    """Each local derivative is looked up when the loop runs: a wrong one moves the very first step."""
+    w, b, X, y = W, B, CELL_DATA.X, CELL_DATA.y
+    right = gradient_descent(w, b, X[:1], y[:1], epochs=1)
+    monkeypatch.setattr(local_derivatives, name, wrong(getattr(local_derivatives, name)))
+    broken = gradient_descent(w, b, X[:1], y[:1], epochs=1)
+    moved = {p: float(r) != float(k) for p, r, k in zip("wb", right[:2], broken[:2], strict=True)}
+    assert moved == {"w": name != "delta_z_delta_b", "b": name != "delta_z_delta_w"}, (name, moved)

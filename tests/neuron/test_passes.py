@@ -2,6 +2,8 @@
 subnormals to the largest finite values, both signs, the saturation zone included, y in {0, 1}, float32 and float64.
 
 Deterministic: derandomize=True and no example database, so every run and every test order tries the same inputs.
+neuron/forward.py (linear_fn, activation_fn, cost_fn) has no test file of its own: it is tested through passes.forward,
+here and in tests/neuron/test_lesson.py (the lesson's printed figures).
 """
 
 import math
@@ -12,8 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from backprop_manual.check.neuron import verify_gradients
-from backprop_manual.neuron.passes import CHAIN
+from backprop_manual.neuron.passes import CHAIN, forward
+from tests.shared import cell_data, start
 
+CELL_DATA = cell_data()  # float64 on the CPU
 WIDTH = {torch.float32: 32, torch.float64: 64}
 # measured: tests/check/test_tolerances.py
 SATURATES_AT = {torch.float32: 24 * math.log(2), torch.float64: 53 * math.log(2)}
@@ -90,3 +94,9 @@ REGRESSIONS = [
 @pytest.mark.parametrize("found_in, point", REGRESSIONS)
 def test_regression_examples(found_in, point):
     check_one_point(found_in, point)
+
+
+def test_forward_keeps_the_cost():
+    w, b = start(torch.float64)
+    fp = forward(w, CELL_DATA.X[:4], b, CELL_DATA.y[:4])
+    torch.testing.assert_close(fp.J, (torch.sigmoid(2 * CELL_DATA.X[:4] - 2) - CELL_DATA.y[:4]) ** 2)

@@ -9,8 +9,6 @@ import torch
 
 from backprop_manual import gradients
 from backprop_manual.check.trajectory import compare_trajectories, nn_sgd_descent
-from backprop_manual.neuron import local_derivatives
-from backprop_manual.neuron.lesson import lesson_loop
 from backprop_manual.neuron.loop import gradient_descent
 from backprop_manual.variants.autograd_loop import autograd_descent
 from backprop_manual.variants.cuda_graph import GraphedDescent, IndexedStep, graphed_descent
@@ -38,22 +36,6 @@ def test_fused_loop_is_bit_for_bit_gradient_descent(device, dtype):
         fused.trajectory, manual.trajectory
     ).summary()
     assert torch.equal(fused.w, manual.w) and torch.equal(fused.b, manual.b)
-
-
-def wrong(local):
-    """A local derivative's wrong twin: twice the right value."""
-    return lambda *args, **kwargs: 2 * local(*args, **kwargs)
-
-
-@pytest.mark.parametrize("name", ["delta_J_delta_sigma", "delta_sigma_delta_z", "delta_z_delta_w", "delta_z_delta_b"])
-def test_gradient_descent_runs_the_hand_derived_local_derivatives(monkeypatch, name):
-    """Each local derivative is looked up when the loop runs: a wrong one moves the very first step."""
-    w, b, X, y = start("cpu", torch.float64)
-    right = gradient_descent(w, b, X[:1], y[:1], epochs=1)
-    monkeypatch.setattr(local_derivatives, name, wrong(getattr(local_derivatives, name)))
-    broken = gradient_descent(w, b, X[:1], y[:1], epochs=1)
-    moved = {p: float(r) != float(k) for p, r, k in zip("wb", right[:2], broken[:2], strict=True)}
-    assert moved == {"w": name != "delta_z_delta_b", "b": name != "delta_z_delta_w"}, (name, moved)
 
 
 @pytest.mark.parametrize(
@@ -110,13 +92,6 @@ def test_numba_descent_without_numba_says_how_to_install_it(monkeypatch):
 def test_numba_descent_refuses_what_it_would_promote_or_misread(X, y, message):
     with pytest.raises(ValueError, match=message):
         numba_descent(2.0, -2.0, X, y)
-
-
-def test_lessons_loop_as_written_reproduces_the_lesson_on_every_device(device):
-    _, _, X, y = start(device, torch.float64)
-    result = lesson_loop(X.reshape(-1, 1), y.long())
-    assert (round(float(result.w), 4), round(float(result.b), 4)) == (2.0255, -1.9746)
-    assert result.w.device.type == device
 
 
 @pytest.mark.parametrize("per_sample", [autograd_per_sample, vmap_per_sample], ids=["autograd", "vmap"])
