@@ -182,13 +182,13 @@ def chunks(
     """The file's rows, checked, `chunk_rows` at a time (only the first `nrows` if given); DataError if none.
 
     names: inspect(...).names, when the caller has looked at the file already (else it is looked at here).
-    The numbers are parsed by pandas' C parser as float64; a chunk where that fails, or where a value is not
-    finite, is read again as text from there on, so that the message can quote the cell (the values are the same:
-    pandas parses both ways with one routine, tests/neuron/test_data.py)."""
+    The numbers are parsed by pandas' C parser, its types inferred; a chunk where a column is not all numbers (text,
+    or TRUE/FALSE, which pandas would read as 1/0 if it were told float64), or where a value is not finite, is read
+    again as text from there on, so that the message can quote the cell. Both paths give the same float64 values,
+    bit for bit (tests/neuron/test_data.py)."""
     names = header(path, feature, target, index_col) if names is None else names
     index = index_column(names, index_col)
     wanted = [names.index(c) for c in (index, feature, target) if c is not None]  # by position: an empty name
-    numeric = dict(dtype=dict.fromkeys(wanted, "float64"))  # no usecols: it would let a row longer than the header by
     start = 0
     with warnings.catch_warnings():
         warnings.simplefilter("error", pd.errors.ParserWarning)  # a row longer than the header: an error, not a loss
@@ -201,13 +201,15 @@ def chunks(
                 names=range(len(names)),
                 index_col=False,
                 encoding="utf-8",
-                **numeric,
-            )
+            )  # no usecols: it would let a row longer than the header by
             try:
                 for df in fast:
                     if df.empty:  # a header and blank lines
                         continue
                     columns = [df[p].to_numpy() for p in wanted]
+                    if not all(c.dtype.kind in "iuf" for c in columns):  # object (text) or bool: not all numbers
+                        raise ValueError("a cell that is not a number: its message needs the text")
+                    columns = [c.astype(np.float64) for c in columns]
                     if not all(np.isfinite(c).all() for c in columns):
                         raise ValueError("a value that is not finite: its message needs the text")
                     chunk = checked(columns, index is not None, start, path, index_col, target)

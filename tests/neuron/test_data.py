@@ -365,3 +365,17 @@ def test_after_a_problem_the_text_path_takes_over_at_its_chunk(tmp_path, monkeyp
         for chunk in chunks(path, "mean_area", "is_cancerous", chunk_rows=3):
             seen.append(chunk.start)
     assert seen == [0, 3], "the chunks before the problem, once each"
+
+
+@pytest.mark.parametrize("cell", ["TRUE", "false", "True"])
+def test_a_boolean_cell_is_not_a_number_on_either_path(tmp_path, cell):
+    """pandas reads TRUE/FALSE as 1/0 into a float64 column; a target must be written 0 or 1 (docs/cli.md)."""
+    rows = "".join(f"{100 + i},{i + 0.5},{cell if i == 4 else i % 2}\n" for i in range(8))
+    with pytest.raises(DataError, match=rf"row 5 \(index 104\), column 'is_cancerous' is '{cell}': not a number"):
+        read(write(tmp_path, HEADER + rows), "mean_area", "is_cancerous")
+
+
+def test_integer_columns_read_as_the_same_floats(tmp_path):
+    rows = "".join(f"{i},{(i * 7919) % 10**6},{i % 2}\n" for i in range(50)) + "50,12345678901234567,1\n"
+    chunk = read(write(tmp_path, HEADER + rows), "mean_area", "is_cancerous")
+    assert chunk.x.dtype == np.float64 and chunk.x[-1] == float("12345678901234567") and chunk.ids[-1] == 50
