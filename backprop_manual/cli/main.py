@@ -68,7 +68,8 @@ or usage, 3 a bug in backprop-manual."""
 DERIVATION_HELP = f"""--derivation NAME|FILE.py: instead of the neuron on a CSV, a shipped derivation (backprop-manual
 derivations lists them) or your own file defining forward, backward and example(dtype, device), optionally
 PER_SAMPLE = True and LR (docs/your-own-derivation.md). Its example gives the parameters and the data, so --data,
---feature, --target, --index-col, --w0, --b0, --trajectory-samples, --samples and --plot are refused with it.
+--feature, --target, --index-col, --w0, --b0 and --trajectory-samples (verify), --samples and --plot (train) are
+refused with it.
 Training: --epochs (default 20) epochs of SGD, a full-batch step each (one per sample with PER_SAMPLE), at --lr,
 else the module's LR, else {DEFAULT_LR:g}."""
 
