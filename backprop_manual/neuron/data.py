@@ -212,7 +212,7 @@ def chunks(
                     columns = [c.astype(np.float64) for c in columns]
                     if not all(np.isfinite(c).all() for c in columns):
                         raise ValueError("a value that is not finite: its message needs the text")
-                    chunk = checked(columns, index is not None, start, path, index_col, target)
+                    chunk = checked(columns, index is not None, start)
                     if chunk is None:
                         raise ValueError("a value out of place: its message needs the text")
                     yield chunk
@@ -227,7 +227,7 @@ def chunks(
         raise DataError(f"{path} has a header ({', '.join(map(repr, names))}) but no rows")
 
 
-def checked(columns: list[np.ndarray], indexed: bool, start: int, path, index_col, target) -> Chunk | None:
+def checked(columns: list[np.ndarray], indexed: bool, start: int) -> Chunk | None:
     """A chunk of finite float64 columns ([index,] feature, target), or None where an id is not a whole number or
     a target not 0 or 1: the text path says where."""
     *index, x, y = columns
