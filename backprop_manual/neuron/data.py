@@ -189,11 +189,13 @@ def chunks(
     names = header(path, feature, target, index_col) if names is None else names
     index = index_column(names, index_col)
     wanted = [names.index(c) for c in (index, feature, target) if c is not None]  # by position: an empty name
-    start = 0
+    start, text_from = 0, None
     with warnings.catch_warnings():
         warnings.simplefilter("error", pd.errors.ParserWarning)  # a row longer than the header: an error, not a loss
         try:
-            fast = pd.read_csv(
+            # no usecols: it would let a row longer than the header by. `with`: the file is closed however the
+            # reading ends (a problem, the caller stopping early), not left to a ResourceWarning at GC time
+            with pd.read_csv(
                 path,
                 chunksize=chunk_rows,
                 nrows=nrows,
@@ -201,23 +203,25 @@ def chunks(
                 names=range(len(names)),
                 index_col=False,
                 encoding="utf-8",
-            )  # no usecols: it would let a row longer than the header by
-            try:
-                for df in fast:
-                    if df.empty:  # a header and blank lines
-                        continue
-                    columns = [df[p].to_numpy() for p in wanted]
-                    if not all(c.dtype.kind in "iuf" for c in columns):  # object (text) or bool: not all numbers
-                        raise ValueError("a cell that is not a number: its message needs the text")
-                    columns = [c.astype(np.float64) for c in columns]
-                    if not all(np.isfinite(c).all() for c in columns):
-                        raise ValueError("a value that is not finite: its message needs the text")
-                    chunk = checked(columns, index is not None, start)
-                    if chunk is None:
-                        raise ValueError("a value out of place: its message needs the text")
-                    yield chunk
-                    start += len(df)
-            except ValueError:  # could not convert, not finite, or not 0/1: read as text from this chunk on
+            ) as fast:
+                try:
+                    for df in fast:
+                        if df.empty:  # a header and blank lines
+                            continue
+                        columns = [df[p].to_numpy() for p in wanted]
+                        if not all(c.dtype.kind in "iuf" for c in columns):  # object (text) or bool: not numbers
+                            raise ValueError("a cell that is not a number: its message needs the text")
+                        columns = [c.astype(np.float64) for c in columns]
+                        if not all(np.isfinite(c).all() for c in columns):
+                            raise ValueError("a value that is not finite: its message needs the text")
+                        chunk = checked(columns, index is not None, start)
+                        if chunk is None:
+                            raise ValueError("a value out of place: its message needs the text")
+                        yield chunk
+                        start += len(df)
+                except ValueError:  # not a number, not finite, not 0/1 or malformed: as text from this chunk on
+                    text_from = start
+            if text_from is not None:
                 for chunk in text_chunks(path, names, feature, target, index, index_col, chunk_rows, nrows, start):
                     yield chunk
                     start += len(chunk.ids)
@@ -240,27 +244,28 @@ def checked(columns: list[np.ndarray], indexed: bool, start: int) -> Chunk | Non
 def text_chunks(path, names, feature, target, index, index_col, chunk_rows, nrows, skip) -> Iterator[Chunk]:
     """The rows from position `skip` on, read as text and checked cell by cell: each problem's message quotes it."""
     start = 0
-    for df in pd.read_csv(path, chunksize=chunk_rows, nrows=nrows, **READ):
-        if df.empty:
-            continue
-        if start < skip:  # the same chunks as the float64 reader's, already checked
+    with pd.read_csv(path, chunksize=chunk_rows, nrows=nrows, **READ) as reader:  # closed however it ends
+        for df in reader:
+            if df.empty:
+                continue
+            if start < skip:  # the same chunks as the float64 reader's, already checked
+                start += len(df)
+                continue
+            df.columns = names  # pandas renames an empty header cell; the raw names are the ones users wrote
+            ids = list(range(start, start + len(df)))
+            if index is not None:
+                ids = whole_numbers(df[index], index_col, start, path).astype(np.int64).tolist()
+            x = numbers(df[feature], f"column {feature!r}", start, ids, path)
+            y = numbers(df[target], f"column {target!r}", start, ids, path)
+            not_binary = np.flatnonzero((y != 0) & (y != 1))
+            if not_binary.size:
+                i = int(not_binary[0])
+                raise DataError(
+                    f"{path}: {where(start, i, ids)}, column {target!r} is {df[target].iloc[i].strip()!r}: "
+                    "the target must be 0 or 1"
+                )
+            yield Chunk(start, x, y, ids)
             start += len(df)
-            continue
-        df.columns = names  # pandas renames an empty header cell; the raw names are the ones users wrote
-        ids = list(range(start, start + len(df)))
-        if index is not None:
-            ids = whole_numbers(df[index], index_col, start, path).astype(np.int64).tolist()
-        x = numbers(df[feature], f"column {feature!r}", start, ids, path)
-        y = numbers(df[target], f"column {target!r}", start, ids, path)
-        not_binary = np.flatnonzero((y != 0) & (y != 1))
-        if not_binary.size:
-            i = int(not_binary[0])
-            raise DataError(
-                f"{path}: {where(start, i, ids)}, column {target!r} is {df[target].iloc[i].strip()!r}: "
-                "the target must be 0 or 1"
-            )
-        yield Chunk(start, x, y, ids)
-        start += len(df)
 
 
 def whole_numbers(raw: pd.Series, index_col: str | None, start: int, path: str | Path) -> np.ndarray:

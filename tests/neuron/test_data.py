@@ -5,6 +5,7 @@ chunks of 2 rows, so that positions, starts and ids are checked across chunk bou
 reading blocks of a few bytes, so that lines, characters and bad bytes fall across a block's end.
 """
 
+import gc
 import tracemalloc
 import warnings
 from pathlib import Path
@@ -379,3 +380,23 @@ def test_integer_columns_read_as_the_same_floats(tmp_path):
     rows = "".join(f"{i},{(i * 7919) % 10**6},{i % 2}\n" for i in range(50)) + "50,12345678901234567,1\n"
     chunk = read(write(tmp_path, HEADER + rows), "mean_area", "is_cancerous")
     assert chunk.x.dtype == np.float64 and chunk.x[-1] == float("12345678901234567") and chunk.ids[-1] == 50
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        pytest.param("100,1,0\n101,abc,1\n102,2,1\n", id="text-path"),
+        pytest.param("100,1,0\n101,2,1,9\n102,2,1\n", id="malformed"),
+        pytest.param("100,1,0\n101,2,2\n", id="target-not-0-or-1"),
+    ],
+)
+def test_a_refused_file_is_closed_not_left_to_the_garbage_collector(tmp_path, rows):
+    """However the reading ends, the file is closed then: an unclosed one surfaces later as a ResourceWarning in
+    whichever test happens to be running (it broke test_the_callers_own_warnings_... in CI, order-dependently)."""
+    path = write(tmp_path, HEADER + rows)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(DataError):
+            list(chunks(path, "mean_area", "is_cancerous", chunk_rows=1))
+        gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
