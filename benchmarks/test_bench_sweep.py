@@ -37,12 +37,7 @@ def point(N, H, device, *, seed=0):
     """hidden.example's conventions at any size: W ~ N(0, 1/fan_in), b1 ~ N(0, 0.01), b2 = 0; X ~ N(0, 1) (the
     features are z-scored), y in {0, 1}, [N, 1] as z2; drawn in float64 by a seeded generator, rounded to float32."""
     g = torch.Generator().manual_seed(seed)
-    params = {
-        "W1": torch.randn(D, H, generator=g, dtype=torch.float64) / D**0.5,
-        "b1": torch.randn(H, generator=g, dtype=torch.float64) * 0.1,
-        "W2": torch.randn(H, 1, generator=g, dtype=torch.float64) / H**0.5,
-        "b2": torch.zeros(1, dtype=torch.float64),
-    }
+    params = hidden.initial(D, H, g)
     X = torch.randn(N, D, generator=g, dtype=torch.float64)
     y = torch.randint(0, 2, (N, 1), generator=g, dtype=torch.float64)
     return {k: v.to(DTYPE).to(device) for k, v in params.items()}, X.to(DTYPE).to(device), y.to(DTYPE).to(device)

@@ -86,11 +86,16 @@ def example(dtype, device, *, seed=0):
     seeded generator, then rounded to dtype, so that both dtypes see the same point."""
     X, y = read_features(dtype=dtype, device=device)
     d = X.shape[1]
-    g = torch.Generator().manual_seed(seed)
-    params = {
-        "W1": torch.randn(d, H, generator=g, dtype=torch.float64) / d**0.5,
-        "b1": torch.randn(H, generator=g, dtype=torch.float64) * 0.1,
-        "W2": torch.randn(H, 1, generator=g, dtype=torch.float64) / H**0.5,
+    params = initial(d, H, torch.Generator().manual_seed(seed))
+    return {k: v.to(X) for k, v in params.items()}, {"X": X, "y": y[:, None]}  # y [N, 1], as z2
+
+
+def initial(d: int, width: int, g: torch.Generator) -> dict[str, torch.Tensor]:
+    """W1 ~ N(0, 1/d) [d, width], b1 ~ N(0, 0.01) [width], W2 ~ N(0, 1/width) [width, 1], b2 = 0 [1]: float64, drawn
+    from g in that order (example's point, and the sweep's at any size)."""
+    return {
+        "W1": torch.randn(d, width, generator=g, dtype=torch.float64) / d**0.5,
+        "b1": torch.randn(width, generator=g, dtype=torch.float64) * 0.1,
+        "W2": torch.randn(width, 1, generator=g, dtype=torch.float64) / width**0.5,
         "b2": torch.zeros(1, dtype=torch.float64),
     }
-    return {k: v.to(X) for k, v in params.items()}, {"X": X, "y": y[:, None]}  # y [N, 1], as z2
