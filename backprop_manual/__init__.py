@@ -1,7 +1,7 @@
 """backprop_manual: hand-derived backpropagation verified against autograd at every intermediate, in chain order.
 
 The public surface (each name's docstring is its formula or contract; everything else is importable by its module
-path, e.g. backprop_manual.check.floor, and may move):
+path, e.g. backprop_manual.check.model, and may move):
 
 Any derivation (backprop_manual.check)
     verify_chain(forward, backward, params, inputs)  every dJ/d(name) of your backward against autograd, in chain order

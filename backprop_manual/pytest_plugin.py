@@ -1,7 +1,8 @@
 """A pytest plugin: --device and --dtype for any project that installs backprop_manual (entry point pytest11).
 
 --device cpu|cuda|all (default: both collected; CUDA cases are skipped, with the reason, where there is no GPU)
---dtype float32|float64|all (default: all)
+--dtype float32|float64|all|bfloat16|float16 (default: all, which is float32 and float64; the 16-bit ones are
+opt-in, so that no downstream project's tests change under the plugin)
 
 Every test that takes a `device` or `dtype` argument is parametrized with words as ids: test_x[cuda-float32]. A test
 that parametrizes `device` or `dtype` itself, or a project's own `device`/`dtype` fixture, is left alone.
@@ -13,7 +14,8 @@ import pytest
 import torch
 
 DEVICES = ("cpu", "cuda")
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
+DTYPES = {"float32": torch.float32, "float64": torch.float64}  # "all"
+LOW = {"bfloat16": torch.bfloat16, "float16": torch.float16}  # opt-in, one at a time
 NO_CUDA = (
     f"CUDA is not available (torch {torch.__version__}, torch.cuda.is_available() is False): "
     "run `pytest --device cuda` on a machine with a GPU"
@@ -29,7 +31,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="run only this device's cases; cuda or all on a machine without CUDA is an error "
         "(default: cpu and cuda, cuda skipped with its reason where there is no GPU)",
     )
-    group.addoption("--dtype", choices=(*DTYPES, "all"), default="all", help="run only this dtype's cases")
+    group.addoption(
+        "--dtype",
+        choices=(*DTYPES, "all", *LOW),
+        default="all",
+        help="run only this dtype's cases (all: float32 and float64; bfloat16, float16: opt-in)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -78,4 +85,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             ],
         )
     if "dtype" in metafunc.fixturenames and not left_to_the_test(metafunc, "dtype"):
-        metafunc.parametrize("dtype", [pytest.param(DTYPES[n], id=n) for n in selected_dtypes(metafunc.config)])
+        metafunc.parametrize(
+            "dtype", [pytest.param({**DTYPES, **LOW}[n], id=n) for n in selected_dtypes(metafunc.config)]
+        )

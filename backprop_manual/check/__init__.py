@@ -4,8 +4,9 @@ verify_chain(forward, backward, params, inputs) -> ChainReport (.ok, .first_dive
 verify_training(...) -> TrainingReport: the hand backward driving SGD against autograd + torch.optim.SGD
 
 Any derivation: chain.py (verify_chain, the report), oracle.py (autograd, batch and per sample), graph.py (chain
-order from autograd's graph), compare.py (one row), floor.py (the rounding floor), tolerances.py (per-dtype
-allowances, ULP distance), witness.py (finite differences), training.py (verify_training).
+order from autograd's graph), compare.py (one row), model.py (the error model: autograd's own rounding),
+tolerances.py (assert_close's tolerances, for information; ULP distance), witness.py (finite differences),
+training.py (verify_training).
 The lesson's neuron as one instance of it: neuron.py (its oracle from torch's own ops, its rows by lesson names,
 verify_gradients), trajectory.py (the torch.nn + SGD loop and step-by-step comparison), triage.py (the complex-step
 witness, which side is wrong), taylor.py (the Taylor remainder test).

@@ -4,18 +4,26 @@
     backward(fwd, **params, **inputs) -> {"sigma": dJ/dsigma, "z": dJ/dz, "w": dJ/dw, ...}   by hand
 The oracle is autograd on `forward` (or on `oracle`, a forward of torch's own ops, when the hand-written forward
 must be checked too): never the backward under test. Rows come in chain order (check/graph.py), each checked by
-check/compare.py; the first divergent row is the cause, the later ones usually its echoes.
+check/compare.py against autograd's own rounding at the point (check/model.py); the first divergent row is the
+cause, the later ones usually its echoes.
+
+Below float64 the mathematics is checked apart from the arithmetic: the same forward and backward run again on the
+same values upcast to float64, judged by the same rule against float64 autograd. In bfloat16 and float16 always; in
+float32 when a row fails in float32. A row that fails in its own dtype but holds in float64 is right and only "less
+accurate than autograd (×r)", r = max|manual - ref| / max|autograd - ref| against the float64 reference: ok, unless
+strict=True. A row that holds in its dtype but fails in float64 is a MISMATCH, shown with float64's numbers.
 """
 
+import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 
 import torch
 
-from backprop_manual.check.compare import Row, compare_tensor, dtype_name
-from backprop_manual.check.floor import cancellation_scale, rounding_floor
+from backprop_manual.check.compare import LESS_ACCURATE, Row, compare_tensor, dtype_name
 from backprop_manual.check.graph import LOSS, ChainUsageError, chain_order, consumers
+from backprop_manual.check.model import MULTIPLIER, given_values_spread, monte_carlo_spread, rounding_bound
 from backprop_manual.check.oracle import Oracle, autograd_oracle, call_forward
 from backprop_manual.check.witness import Witness, finite_difference_witness
 
@@ -31,16 +39,25 @@ class ChainReport:
     witness_fn: Callable[[str], Witness | str] | None = field(default=None, repr=False)
     params: tuple[str, ...] = ()  # which rows are parameters: the witness is taken at them
     loss_finite: bool = True  # J itself was finite: else nothing could be verified at this point (not a mismatch)
+    strict: bool = False  # "less accurate than autograd" counts as a divergence
+
+    def _diverges(self, r: Row) -> bool:
+        return not r.ok or (self.strict and r.status == LESS_ACCURATE)
 
     @property
     def ok(self) -> bool:
         """Every row agrees, at a point where J itself is finite (else nothing was verified)."""
-        return self.loss_finite and all(r.ok for r in self.rows)
+        return self.loss_finite and not any(self._diverges(r) for r in self.rows)
 
     @property
     def first_divergence(self) -> Row | None:
         """The first gradient in chain order that disagrees: the bug; the rows after it are its echoes."""
-        return next((r for r in self.rows if not r.ok), None)
+        return next((r for r in self.rows if self._diverges(r)), None)
+
+    @property
+    def less_accurate(self) -> list[Row]:
+        """The rows right in float64 whose own arithmetic is worse than autograd's."""
+        return [r for r in self.rows if r.status == LESS_ACCURATE]
 
     def row(self, name: str) -> Row:
         return next(r for r in self.rows if r.name == name)
@@ -75,28 +92,28 @@ class ChainReport:
         notes = "".join(f"  note: {n}\n" for n in self.notes)
         if first is None:
             verdict = "agree" if self.loss_finite else "agree, but J is not finite: nothing verified"
+            if self.less_accurate:
+                verdict += f" ({len(self.less_accurate)} less accurate than autograd)"
             return f"all {len(self.rows)} gradients {verdict}, {self.where()}\n{notes}{self.table()}"
         head = (
             f"{first.name} ({first.label}, {first.symbol}) is the first gradient in chain order to diverge: "
             f"{first.problem}"
             + (f"; {first.mismatched} / {first.numel} elements mismatched" if first.mismatched else "")
         )
-        if (
-            first.status in ("MISMATCH", "not finite", "shape", "dtype", "device")
-            and first.numel
-            and first.manual == first.manual
-        ):
-            head += (
-                f"; at {first.where}: manual {first.manual:.8g} vs autograd {first.autograd:.8g}, "
-                f"|diff| {abs(first.manual - first.autograd):.3g}, allowed {first.allowance:.3g}"
-            )
-        return f"{head}, {self.where()}\n{notes}  witness: {describe(self.witness())}\n{self.table()}"
+        if first.numel and first.manual == first.manual and first.status != "missing":
+            head += f"; at {first.where}: manual {first.manual:.8g} vs autograd {first.autograd:.8g}"
+            if first.status not in ("MISMATCH", LESS_ACCURATE):
+                head += f", |diff| {abs(first.manual - first.autograd):.3g}, allowed {first.allowance:.3g}"
+        return f"{head}, {self.where()}\n  witness: {describe(self.witness())}\n{notes}{self.table()}"
 
     def table(self) -> str:
-        """One row per gradient, in chain order: differences, allowance, ULPs, mismatched elements, headroom."""
+        """One row per gradient, in chain order: the largest |diff|, and at `at` the allowance, autograd's
+        uncertainty u (allowed = MULTIPLIER · u) and what u is; ratio = max |diff| / allowed over the elements."""
+        width = max([28, *(len(r.label) + 2 for r in self.rows)])
+        sym = max([7, *(len(r.symbol) + 2 for r in self.rows)])
         lines = [
-            f"  {'gradient':<28}{'':7}{'shape':<11}{'max |diff|':>11}{'max rel':>11}{'allowance':>11}"
-            f"{'ulp/budget':>12}{'floor':>10}{'mismatched':>13}{'headroom':>10}  {'at':<10}status"
+            f"  {'gradient':<{width}}{'':{sym}}{'shape':<13}{'max |diff|':>11}{'allowed':>11}{'u':>11}{'ratio':>9}"
+            f"  {'rule':<9}{'mismatched':>12}  {'at':<12}status"
         ]
         first = self.first_divergence
         for r in self.rows:
@@ -104,9 +121,9 @@ class ChainReport:
             shape = f"[{', '.join(map(str, a.shape))}]"
             status = r.status + ("  <- first" if r is first else "")
             lines.append(
-                f"  {r.label:<28}{r.symbol:<7}{shape:<11}{r.abs_diff:>11.3e}{r.rel_diff:>11.3e}{r.allowance:>11.3e}"
-                f"{f'{r.max_ulp:.3g}/{r.ulp_budget:g}':>12}{r.floor:>10.2e}{f'{r.mismatched}/{r.numel}':>13}"
-                f"{r.headroom:>10.3g}  {r.where:<10}{status}"
+                f"  {r.label:<{width}}{r.symbol:<{sym}}{shape:<13}{r.abs_diff:>11.3e}{r.allowance:>11.3e}"
+                f"{r.uncertainty:>11.3e}{r.ratio:>9.3g}  {r.rule:<9}{f'{r.mismatched}/{r.numel}':>12}  "
+                f"{r.where:<12}{status}"
             )
         return "\n".join(lines)
 
@@ -174,8 +191,21 @@ def verify_chain(
     *,
     per_sample: bool = False,
     oracle: Callable | None = None,
+    strict: bool = False,
 ) -> ChainReport:
-    """backward(forward(...)) against autograd on `oracle or forward`, every gradient, in chain order."""
+    """backward(forward(...)) against autograd on `oracle or forward`, every gradient, in chain order.
+
+    forward(**params, **inputs) -> {name: tensor, ..., "loss": J}: the named intermediates, in the order computed.
+    backward(fwd, **params, **inputs) -> {name: dJ/d(name)}: by hand, from the forward's values `fwd` (autograd's
+        own, detached, unless `oracle` is given).
+    params: the tensors gradients are taken for (floating point); inputs: everything else, passed through.
+    per_sample: the loss has one J per sample (the first dimension of every input tensor); each sample's own
+        dJ_i/d(parameter) is compared, shape [N, *parameter].
+    oracle: a forward of torch's own ops naming the same intermediates, when the hand-written forward is under
+        test too; autograd runs on it and the backward receives the hand-written forward's values.
+    strict: a gradient right in float64 but less accurate than autograd in its own dtype counts as a divergence.
+    Every dtype autograd supports: float64, float32, bfloat16, float16 (see the module's docstring), on any device.
+    """
     inputs = dict(inputs or {})
     _check_params(params)
     clash = set(params) & set(inputs)
@@ -209,34 +239,156 @@ def verify_chain(
         )
     fed = consumers({**ora.intermediates, LOSS: ora.loss}, ora.leaves)
     order = chain_order(list(ora.intermediates), list(params), fed)
-    rows = []
-    for name in order:
-        floor = None if per_sample and name in params else partial(_floor, name, ora, fed, per_sample)
-        rows.append(compare_tensor(name, got.get(name), ora.gradients[name], per_sample=per_sample, floor=floor))
+    spread = _Spread(ora, per_sample, lambda f, p, i: backward(f, **p, **i), fwd, detached, inputs, got)
+    rows = [
+        compare_tensor(name, got.get(name), ora.gradients[name], measure=spread.measure(name, params)) for name in order
+    ]
+    dtype = ora.loss.dtype
+    notes = _promotions(params, ora, fed)
+    device_type = ora.loss.device.type
+    if torch.is_autocast_enabled(device_type):
+        notes.append(
+            f"under torch.autocast ({dtype_name(torch.get_autocast_dtype(device_type))} on {device_type}): each "
+            "gradient is judged in the dtype autograd computed it in (the table's rows), its mathematics in float64"
+        )
+    precise = all(r.dtype == torch.float64 for r in ora.gradients.values())
+    if not precise and (any(_lower(r.dtype) for r in ora.gradients.values()) or any(not r.ok for r in rows)):
+        rows = _mathematics(rows, notes, forward, backward, params, inputs, per_sample, oracle, got, ora, spread)
     manual = {name: got.get(name) for name in order}
     report = ChainReport(
         rows,
         manual,
         {name: ora.gradients[name] for name in order},
-        ora.loss.dtype,
+        dtype,
         ora.loss.device,
-        _promotions(params, ora, fed),
+        notes,
         lambda name: finite_difference_witness(
             oracle or forward, detached, inputs, name, manual[name], ora.gradients[name]
         ),
         tuple(params),
         bool(torch.isfinite(ora.loss.detach()).all()),
+        strict,
     )
     if not report.loss_finite:
         report.notes.append("J is not finite at this point (the forward overflows or divides by zero): not verified")
     return report
 
 
-def _floor(name: str, ora: Oracle, fed: dict[str, set[str]], per_sample: bool) -> torch.Tensor:
-    """The rounding floor of what flows into dJ/d(name) (check/floor.py)."""
-    t = ora.intermediates.get(name, ora.leaves.get(name))
-    flows = [
-        (ora.loss, torch.ones_like(ora.loss)) if c == LOSS else (ora.intermediates[c], ora.gradients[c])
-        for c in sorted(fed[name])
-    ]
-    return rounding_floor(cancellation_scale(t, flows, per_sample=per_sample), ora.gradients[name])
+def _lower(dtype: torch.dtype) -> bool:
+    """bfloat16, float16: the mathematics is always checked in float64 (a 16-bit ε hides ordinary slips)."""
+    return dtype.is_floating_point and torch.finfo(dtype).bits <= 16
+
+
+class _Spread:
+    """The rounding at every element (check/model.py), measured for all names at once when first asked: autograd's
+    own (Monte Carlo arithmetic on its backward), and that of the values the hand backward is handed (the forward's
+    results, the parameters, the inputs, each rounded), carried through it."""
+
+    def __init__(self, ora: Oracle, per_sample: bool, backward, fwd, params, inputs, got):
+        self.ora, self.per_sample, self.by_name = ora, per_sample, None
+        self.backward, self.fwd, self.params, self.inputs, self.got = backward, fwd, params, inputs, got
+
+    def measure(self, name: str, params: Mapping) -> Callable[[], torch.Tensor] | None:
+        if self.per_sample and name in params:
+            return None  # each sample's own dJ_i/dp comes from vmap, outside this graph: the rounding bound alone
+        return partial(self._get, name)
+
+    def u(self, name: str) -> torch.Tensor:
+        """u at every element: the rounding bound, and the measurement where there is one."""
+        bound = rounding_bound(self.ora.gradients[name])
+        measure = self.measure(name, self.params if self.per_sample else {})
+        return bound if measure is None else torch.maximum(bound, measure().to(bound.device))
+
+    def _get(self, name: str) -> torch.Tensor:
+        if self.by_name is None:
+            ora = self.ora
+            names = [*ora.intermediates, *([] if self.per_sample else ora.leaves)]
+            targets = [ora.intermediates[k] if k in ora.intermediates else ora.leaves[k] for k in names]
+            total = ora.loss.sum() if self.per_sample else ora.loss
+            spread = monte_carlo_spread(total, targets, [ora.gradients[k] for k in names])
+            handed = given_values_spread(self.backward, self.fwd, self.params, self.inputs, self.got)
+            self.by_name = {
+                k: torch.maximum(s, handed[k]) if k in handed and handed[k].shape == s.shape else s
+                for k, s in zip(names, spread, strict=True)
+            }
+        return self.by_name[name]
+
+
+def _upcast(values: Mapping) -> dict:
+    return {
+        k: v.detach().to(torch.float64) if isinstance(v, torch.Tensor) and v.is_floating_point() else v
+        for k, v in values.items()
+    }
+
+
+def _times(manual: torch.Tensor, autograd: torch.Tensor, reference: torch.Tensor, u: torch.Tensor) -> float:
+    """r = max|manual - ref| / max(|autograd - ref|, u) over the elements where manual and autograd disagree beyond
+    the allowance, ref the float64 autograd: how many times less accurate manual is than autograd. inf where
+    autograd itself is off ref beyond its allowance there: the run's values took another branch than float64's (a
+    ReLU's kink at an exact 0 in the run, a small nonzero once upcast), so float64 cannot speak for that element."""
+    ref = reference.reshape(-1)
+    m = manual.detach().reshape(-1).to(ref)
+    a = autograd.detach().reshape(-1).to(ref)
+    u = u.reshape(-1).to(ref)
+    where = (m - a).abs() > MULTIPLIER * u
+    if not bool(where.any()):
+        return 1.0
+    if bool(((a - ref).abs() > MULTIPLIER * u)[where].any()):
+        return math.inf
+    return float(((m - ref).abs() / torch.maximum((a - ref).abs(), u))[where].max())
+
+
+def _arithmetic(times: float, dtype: torch.dtype) -> bool:
+    """Whether r is an arithmetic difference: at most 1/√ε (float32 2896, float16 32, bfloat16 11). Beyond it no
+    rounding explains it, and the run disagrees with autograd: a MISMATCH."""
+    return times <= 1 / torch.finfo(dtype).eps ** 0.5
+
+
+def _mathematics(rows, notes, forward, backward, params, inputs, per_sample, oracle, got, ora, spread) -> list[Row]:
+    """The rows, each judged again as mathematics: the same forward and backward on the values upcast to float64."""
+    device_type = ora.loss.device.type
+    try:
+        with torch.autocast(device_type, enabled=False):
+            exact = verify_chain(
+                forward, backward, _upcast(params), _upcast(inputs), per_sample=per_sample, oracle=oracle
+            )
+    except Exception as e:  # a forward or backward that cannot run in float64: the rows stand as judged
+        notes.append(f"the mathematics could not be checked in float64 ({type(e).__name__}: {e}): rows as judged")
+        return rows
+    judged = []
+    for r in rows:
+        r64 = next((x for x in exact.rows if x.name == r.name), None)
+        if r64 is None or r.status not in ("ok", "MISMATCH"):
+            judged.append(r)
+        elif (
+            r.status == "MISMATCH"
+            and r64.ok
+            and _arithmetic(
+                times := _times(got[r.name], ora.gradients[r.name], exact.autograd[r.name], spread.u(r.name)),
+                ora.gradients[r.name].dtype,
+            )
+        ):
+            judged.append(
+                replace(
+                    r,
+                    status=LESS_ACCURATE,
+                    problem=f"less accurate than autograd (×{times:.3g}): right in float64 (ratio {r64.ratio:.2g}), "
+                    f"but in {dtype_name(ora.gradients[r.name].dtype)} {r.problem}",
+                )
+            )
+        elif r.status == "MISMATCH":
+            judged.append(replace(r, problem=f"{r.problem}; in float64 on the same values too: {r64.problem}"))
+        elif not r64.ok:  # within the run's rounding, wrong as mathematics: shown with float64's numbers
+            judged.append(
+                replace(
+                    r64,
+                    status="MISMATCH",
+                    problem=f"wrong as mathematics: in float64 on the same values upcast, {r64.problem} "
+                    f"(within {dtype_name(ora.gradients[r.name].dtype)}'s own rounding, ratio {r.ratio:.2g})",
+                )
+            )
+        else:
+            judged.append(r)
+    if any(_lower(a.dtype) for a in ora.gradients.values()) or judged != rows:
+        notes.append("mathematics checked in float64 on the same values upcast; arithmetic judged in the run's dtypes")
+    return judged

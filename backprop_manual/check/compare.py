@@ -1,24 +1,24 @@
 """One row per gradient: manual vs autograd, checked in this order: present, shape, dtype, device, finite, values.
 
-values, element by element (i), with (rtol, atol) and the ULP budget B of autograd's dtype (tolerances.py):
-    allowed_i = atol + rtol·|autograd_i| + floor     (assert_close's default criterion, plus the rounding floor)
-    ok_i      = |manual_i - autograd_i| <= allowed_i  and  (ulp_distance_i <= B  or  |diff_i| <= floor)
-floor = 0 unless the caller measured one (check/floor.py): where a gradient cancels out (zero in exact arithmetic,
-~1e-18 of rounding noise in float64), the element-wise ULP budget alone would cry wolf.
-NaN or inf on either side is never ok.
+values, element by element (i), by the error model of check/model.py, one rule for every dtype:
+    ok_i = |manual_i - autograd_i| <= allowed_i = MULTIPLIER · u_i
+    u_i  = ½·ε·|autograd_i| (the rounding of autograd's result), and where that fails, autograd's own rounding
+           measured at the point (`measure`: Monte Carlo arithmetic on its backward), whichever is larger
+NaN or inf on either side is never ok. `close` records, for information, whether torch.testing.assert_close's
+default tolerance alone would pass the row; it decides nothing.
 """
 
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 
 import torch
 
-from backprop_manual.check.floor import normwise_floor
-from backprop_manual.check.tolerances import tolerances, ulp_budget, ulp_distance
+from backprop_manual.check.model import DRAWS, MARGIN, MULTIPLIER, rounding_bound
+from backprop_manual.check.tolerances import tolerances
 
 GREEK = {"sigma": "σ", "y_hat": "ŷ"}
+LESS_ACCURATE = "less accurate"  # right in float64, but its low-precision arithmetic worse than autograd's
 
 
 def dtype_name(dtype: torch.dtype) -> str:
@@ -52,18 +52,23 @@ class Row:
     rel_diff: float  # max |manual - autograd| / |autograd|
     mismatched: int  # elements that fail
     numel: int
-    close: bool = True  # assert_close's own criterion (no floor, no ULP budget) holds everywhere
-    max_ulp: float = 0.0
-    ulp_budget: float = 0.0
+    close: bool = True  # for information: assert_close's default tolerance alone passes every element
+    uncertainty: float = 0.0  # u at `at`: autograd's rounding uncertainty there (allowance = MULTIPLIER · u)
+    rule: str = "rounding"  # what u is at `at`: "rounding" (½·ε·|autograd|) or "measured" (Monte Carlo)
     headroom: float = math.inf  # min over elements of allowed / |diff|: how far the diff may grow and still pass
-    floor: float = 0.0  # the rounding floor allowed on top (check/floor.py), 0 when none was needed
-    # The flat positions whose values decide this row: `at` and where max |diff|, max rel, max ULP and the headroom
-    # are. Compared alone, any set of elements holding these gives this row (cli/streaming.py keeps only these).
+    # The flat positions whose values decide this row: `at` and where max |diff|, max rel and the headroom are.
+    # Compared alone, any set of elements holding these gives this row (cli/streaming.py keeps only these).
     deciding: tuple[int, ...] = ()
 
     @property
     def ok(self) -> bool:
-        return self.status == "ok"
+        """Agrees: within the allowance, or right in float64 and only less accurate than autograd (chain.py)."""
+        return self.status in ("ok", LESS_ACCURATE)
+
+    @property
+    def ratio(self) -> float:
+        """max over elements of |diff| / allowed: 1 / headroom (0 where manual equals autograd)."""
+        return 0.0 if self.headroom == math.inf else 1 / self.headroom if self.headroom > 0 else math.inf
 
     @property
     def where(self) -> str:
@@ -88,33 +93,9 @@ def unravel(at: int, shape: torch.Size) -> list[int]:
     return index[::-1]
 
 
-def over_budget(
-    m64: torch.Tensor, a: torch.Tensor, diff: torch.Tensor, budget: float
-) -> tuple[torch.Tensor, float, int]:
-    """(elements over the ULP budget, the largest ULP distance, where it is), counting ULPs exactly only where needed.
-
-    |m - a| <= budget · eps/2 · min(|m|, |a|) already proves ulp_distance <= budget: every float between them lies
-    at a magnitude >= min(|m|, |a|), where the spacing is at least eps/2 times it. Only the other elements (few,
-    usually) are counted one by one; when none of them is over the budget, all are, for the exact largest.
-    """
-    eps = torch.finfo(a.dtype).eps
-    cleared = diff <= (budget * eps / 2) * torch.minimum(m64.abs(), a.abs().to(torch.float64))
-    suspects = (~cleared).nonzero().reshape(-1)
-    over = torch.zeros_like(cleared)
-    if suspects.numel():
-        ulps = ulp_distance(m64[suspects], a[suspects])  # in autograd's dtype: manual is rounded to it first
-        over[suspects] = ulps > budget
-        if float(ulps.max()) > budget:
-            return over, float(ulps.max()), int(suspects[torch.argmax(ulps)])
-    if not a.numel():
-        return over, 0.0, 0
-    ulps = ulp_distance(m64, a)
-    return over, float(ulps.max()), int(torch.argmax(ulps))
-
-
-def _identical(name: str, a64: torch.Tensor, shape: torch.Size, atol: float, rtol: float, budget: float) -> Row:
+def _identical(name: str, a64: torch.Tensor, shape: torch.Size, u: torch.Tensor) -> Row:
     """Manual equal to autograd bit for bit: every difference 0, `at` the least allowance (the smallest |autograd|)."""
-    at = int(a64.abs().argmin())
+    at = int(u.argmin())
     return Row(
         name,
         label(name),
@@ -125,18 +106,23 @@ def _identical(name: str, a64: torch.Tensor, shape: torch.Size, atol: float, rto
         unravel(at, shape),
         float(a64[at]),
         float(a64[at]),
-        atol + rtol * abs(float(a64[at])),
+        MULTIPLIER * float(u[at]),
         0.0,
         0.0,
         0,
         a64.numel(),
         True,
-        0.0,
-        budget,
+        float(u[at]),
+        "rounding",
         math.inf,
-        0.0,
         (at,),  # every difference is 0: only the least allowance decides
     )
+
+
+def describe_rule(rule: str) -> str:
+    if rule == "measured":
+        return f"autograd's own rounding measured there (Monte Carlo arithmetic, {DRAWS} draws of its backward)"
+    return "½·ε·|autograd|, the rounding of autograd's own result"
 
 
 def _shape_hint(manual: torch.Tensor, autograd: torch.Tensor) -> str:
@@ -153,12 +139,12 @@ def compare_tensor(
     autograd: torch.Tensor,
     *,
     per_sample: bool = False,
-    floor: Callable[[], torch.Tensor] | None = None,
+    measure: Callable[[], torch.Tensor] | None = None,
 ) -> Row:
     """manual vs autograd for dJ/d(name), in the order present, shape, dtype, device, finite, values.
 
-    Where the values fail on the element-wise criterion alone, the rounding floors are tried (check/floor.py):
-    first the tensor's own norm-wise one, then `floor()`, the magnitudes that flow into it, measured on demand."""
+    Where an element fails on u = ½·ε·|autograd| alone, `measure()` (autograd's own rounding at the point, float64,
+    autograd's shape: check/model.py) is asked once, and u becomes the larger of the two."""
     a = autograd.detach()
     if manual is None:
         return _unavailable(name, "missing", f"the backward returned no gradient for {name!r}", a.numel())
@@ -180,36 +166,29 @@ def compare_tensor(
         status, problem = "device", f"manual is on {m.device}, autograd on {a.device}"
     if not m.is_floating_point():
         return _unavailable(name, "dtype", f"manual is {dtype_name(m.dtype)}: a gradient is floating point", a.numel())
-    rtol, atol = tolerances(a.dtype)
-    budget = ulp_budget(a.dtype)
     m64 = m.to(device=a.device, dtype=torch.float64).reshape(-1)
     a64 = a.to(torch.float64).reshape(-1)
+    u = rounding_bound(a).reshape(-1)
     if status == "ok" and a.numel() and torch.equal(m64, a64) and bool(torch.isfinite(a64).all()):
-        return _identical(name, a64, a.shape, atol, rtol, budget)  # the common case, at a fraction of the cost
+        return _identical(name, a64, a.shape, u)  # the common case, at a fraction of the cost
     diff = (m64 - a64).abs()
-    absa = a64.abs()
-    close = atol + rtol * absa
-    over, max_ulp, most_ulps = over_budget(m64, a.reshape(-1), diff, budget)
-    floor64 = torch.zeros((), dtype=torch.float64, device=a.device)
-    bad = ~(diff <= close)  # NaN is never close
-    close_ok = not bool(bad.any())
-    for measure in (partial(normwise_floor, a, per_sample), floor):
-        if status != "ok" or measure is None or not bool((bad | over).any()) or not bool(torch.isfinite(diff).all()):
-            break
-        measured = measure().to(device=a.device, dtype=torch.float64).broadcast_to(a.shape).reshape(-1)
-        floor64 = torch.maximum(floor64, measured)
-        excused = diff <= floor64
-        bad, over = bad & ~excused, over & ~excused
-    allowed = close + floor64
-    failing = bad | over
-    mismatched = int(failing.sum())
-    if bool(bad.any()):  # the first out of tolerance, else the first over the ULP budget, else the least headroom
-        at = int(bad.nonzero()[0])
-    elif mismatched:
-        at = int(failing.nonzero()[0])
-    else:
-        at = int(torch.argmax(diff - allowed)) if diff.numel() else 0
+    bad = ~(diff <= MULTIPLIER * u)  # NaN is never within
+    measured = torch.zeros_like(bad)
+    # Measured wherever an element is past a quarter of its allowance on the rounding bound alone (measuring can
+    # only raise u), so that nothing passes by a hair on a bound that was not measured
+    if status == "ok" and measure is not None and bool((diff > MARGIN * u).any()) and bool(torch.isfinite(diff).all()):
+        s = measure().to(device=a.device, dtype=torch.float64).broadcast_to(a.shape).reshape(-1)
+        measured = s > u
+        u = torch.maximum(u, s)
+        bad = ~(diff <= MULTIPLIER * u)
+    allowed = MULTIPLIER * u
+    rtol, atol = tolerances(a.dtype)
+    close_ok = bool((diff <= atol + rtol * a64.abs()).all())
+    mismatched = int(bad.sum())
+    # `at`: the first element out of the allowance, else the least headroom
+    at = int(bad.nonzero()[0]) if mismatched else int(torch.argmax(diff - allowed)) if diff.numel() else 0
     finite = torch.isfinite(diff)  # NaN or inf on either side makes the difference NaN or inf
+    rule = "measured" if diff.numel() and bool(measured[at]) else "rounding"
     if status == "ok" and not bool(finite.all()):
         at = int((~finite).nonzero()[0])
         sides = [s for s, t in (("manual", m64), ("autograd", a64)) if not math.isfinite(float(t[at]))]
@@ -218,17 +197,15 @@ def compare_tensor(
     elif status == "ok" and mismatched:
         status = "MISMATCH"
         problem = (
-            "out of tolerance: |manual - autograd| > atol + rtol·|autograd|"
-            if bool(bad.any())
-            else f"up to {max_ulp:.3g} ULP apart, over the {dtype_name(a.dtype)} budget of {budget:g} ULP: "
-            "assert_close alone passes it"
+            f"|manual - autograd| {float(diff[at]):.3g} > allowed {float(allowed[at]):.3g} = {MULTIPLIER:g} u, "
+            f"u = {float(u[at]):.3g}: {describe_rule(rule)}"
         )
-    rel = torch.where(diff == 0, 0.0, diff / absa)  # 0/0 is agreement; x/0 an infinite relative error
-    headroom = allowed / diff  # |diff| 0: inf (allowed >= atol > 0)
+    rel = torch.where(diff == 0, 0.0, diff / a64.abs())  # 0/0 is agreement; x/0 an infinite relative error
+    headroom = torch.where(diff == 0, math.inf, allowed / diff)
     # `at` (the first failing, else the least headroom, chunk by chunk the same rule), and each extreme below:
     # argmax and argmin return the first extreme, as max and min do, and a NaN where there is one
     extremes = [int(torch.argmax(diff)), int(torch.argmax(rel)), int(torch.argmin(headroom))] if diff.numel() else []
-    deciding = tuple(sorted({at, most_ulps, *extremes})) if diff.numel() else ()
+    deciding = tuple(sorted({at, *extremes})) if diff.numel() else ()
     return Row(
         name=name,
         label=label(name),
@@ -239,15 +216,14 @@ def compare_tensor(
         index=unravel(at, a.shape),
         manual=float(m64[at]),
         autograd=float(a64[at]),
-        allowance=float(allowed.broadcast_to(diff.shape)[at]),
+        allowance=float(allowed[at]),
         abs_diff=float(diff.max()),
         rel_diff=float(rel.max()),
         mismatched=mismatched,
         numel=diff.numel(),
         close=close_ok,
-        max_ulp=max_ulp,
-        ulp_budget=budget,
+        uncertainty=float(u[at]),
+        rule=rule,
         headroom=float(headroom.min()),
-        floor=float(floor64.broadcast_to(diff.shape)[at]),
         deciding=deciding,
     )

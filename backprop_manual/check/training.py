@@ -1,22 +1,30 @@
-"""verify_training: the hand-written backward driving SGD, in lockstep with autograd + torch.optim.SGD.
+"""verify_training: the hand-written backward driving SGD, in lockstep with autograd + torch.optim.SGD, step by step.
 
-manual:    p <- p - lr · backward(forward(p))[p]           (p.add_(g, alpha=-lr), rounded as optim.SGD rounds)
-autograd: the same forward, loss.backward(), torch.optim.SGD(lr).step()
-Both start from the same parameters and never see each other's; after every step each parameter is compared at its
-dtype's assert_close tolerance, and the first (step, parameter) where they part is reported. per_sample=True
-takes one sample per step, in order, `epochs` times over (the lesson's loop), and the forward may be a per-sample one
-(J of shape [1] for the one sample; the backward's gradients of shape [1, *parameter]); otherwise each step sees
-the batch.
+Each step k starts both sides from autograd's parameters p_k (the manual side is re-synchronised to them after every
+comparison), so nothing accumulates and no verdict depends on the CPU's summation order:
+    g_manual = backward(forward(p_k))[p]      g_autograd = forward(p_k)["loss"].backward(): p.grad
+    judged element by element with the error model (check/compare.py, check/model.py), as verify_chain judges
+    p_{k+1} = torch.optim.SGD(lr).step() from g_autograd, judged against SGD's formula p_k - lr·g_autograd
+The first (step, parameter) that parts is reported. J or autograd's gradient not finite at step k while the manual
+gradient is not finite there either (a learning rate that diverges): "diverged at step k: not verified", never a
+mismatch; finite on one side only is a mismatch. Beside it, for information only and never judged: the drift of a
+free-running manual trajectory (p <- p - lr·g_manual from the same start) from autograd's, per parameter.
+per_sample=True takes one sample per step, in order, `epochs` times over (the lesson's loop), and the forward may be
+a per-sample one (J of shape [1] for the one sample; the backward's gradients of shape [1, *parameter]); otherwise
+each step sees the batch.
 """
 
+import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
+from backprop_manual.check.chain import _Spread, verify_chain
+from backprop_manual.check.compare import compare_tensor
 from backprop_manual.check.graph import LOSS, ChainUsageError
-from backprop_manual.check.oracle import call_forward
-from backprop_manual.check.tolerances import tolerances
+from backprop_manual.check.model import MULTIPLIER, rounding_bound
+from backprop_manual.check.oracle import autograd_oracle, call_forward
 
 
 @dataclass(frozen=True)
@@ -31,30 +39,49 @@ class Parting:
 
     def __str__(self) -> str:
         at = f"[{', '.join(map(str, self.index))}]"
-        if self.problem:
+        if self.manual != self.manual:  # NaN: nothing to show beside the problem
             return f"step {self.step}, parameter {self.parameter}: {self.problem}"
         return (
-            f"step {self.step}, parameter {self.parameter}{at}: manual {self.manual:.10g} vs torch.optim.SGD "
-            f"{self.autograd:.10g}, |diff| {abs(self.manual - self.autograd):.3g} > allowed {self.allowance:.3g}"
+            f"step {self.step}, parameter {self.parameter}{at}: manual {self.manual:.10g} vs autograd "
+            f"{self.autograd:.10g}: {self.problem}"
         )
 
 
 @dataclass(frozen=True)
 class TrainingReport:
     steps: int
-    max_abs: dict[str, float]  # per parameter, over every step
+    max_abs: dict[str, float]  # per parameter: the free-running drift |manual - torch.optim.SGD|, information only
     first: Parting | None
-    manual: dict[str, torch.Tensor]  # the parameters at the end
+    manual: dict[str, torch.Tensor]  # the free-running manual trajectory's parameters at the end
     autograd: dict[str, torch.Tensor]
+    diverged: int | None = None  # the step at which both sides stopped being finite: nothing verified from there
 
     @property
     def ok(self) -> bool:
-        return self.first is None
+        return self.first is None and self.diverged is None
+
+    @property
+    def status(self) -> str:
+        if self.diverged is not None:
+            return f"diverged at step {self.diverged}: not verified"
+        return "ok" if self.first is None else "MISMATCH"
 
     def summary(self) -> str:
         diffs = ", ".join(f"{p} {d:.3e}" for p, d in self.max_abs.items())
-        verdict = "ok" if self.ok else f"MISMATCH, first at {self.first}"
-        return f"training, {self.steps} steps, largest |manual - torch.optim.SGD|: {diffs}: {verdict}"
+        if self.first is not None:
+            verdict = f"MISMATCH, first at {self.first}"
+        elif self.diverged is not None:
+            verdict = (
+                f"diverged at step {self.diverged}: not verified (J or the gradients are not finite on both sides: "
+                "try a smaller lr)"
+            )
+        else:
+            verdict = "ok"
+        n = f"{self.steps} step{'' if self.steps == 1 else 's'}"
+        return (
+            f"training, {n} in lockstep (each from autograd's parameters), free-running drift "
+            f"|manual - torch.optim.SGD| (information): {diffs}: {verdict}"
+        )
 
     def assert_ok(self) -> None:
         __tracebackhide__ = True
@@ -86,35 +113,130 @@ def verify_training(
     epochs: int = 1,
     per_sample: bool = False,
 ) -> TrainingReport:
-    """Train both ways from `params` (left unchanged) and compare every step; see the module's docstring."""
+    """Train both ways from `params` (left unchanged) in lockstep and judge every step; see the module's docstring."""
     if not (lr > 0 and lr < float("inf")):
         raise ChainUsageError(f"lr must be a finite number > 0, not {lr}")
     inputs = dict(inputs or {})
-    manual = {k: p.detach().clone() for k, p in params.items()}
+    drifting = {k: p.detach().clone() for k, p in params.items()}  # the free-running manual trajectory
     autograd = {k: p.detach().clone().requires_grad_(True) for k, p in params.items()}
     opt = torch.optim.SGD(list(autograd.values()), lr=lr)
     max_abs = dict.fromkeys(params, 0.0)
-    first, step = None, 0
+    first, diverged, step = None, None, -1
     for step, batch in enumerate(_batches(inputs, per_sample, epochs)):
-        with torch.no_grad():
-            fwd = _forward(forward, manual, batch, per_sample)
-            grads = backward(fwd, **manual, **batch)
-            unusable = next(((k, why) for k, p in manual.items() if (why := _unusable(grads, k, p, per_sample))), None)
-            if unusable is not None:  # the step cannot be taken as derived: the training parts here
-                k, why = unusable
-                nan = float("nan")
-                first = Parting(step, k, [], nan, nan, nan, why)
-                return TrainingReport(step + 1, max_abs, first, manual, {k: p.detach() for k, p in autograd.items()})
-            for k, p in manual.items():
-                p.add_(grads[k].reshape(p.shape), alpha=-lr)  # per sample: [1, *shape] is the step's one sample
+        now = {k: p.detach().clone() for k, p in autograd.items()}  # p_k: both sides start from it
+        judged = _judge(forward, backward, now, batch, per_sample)
+        if isinstance(judged, Parting):
+            first = replace(judged, step=step)
+            break
+        if judged is None:
+            diverged = step
+            break
+        g_auto = judged
         opt.zero_grad()
-        _forward(forward, autograd, batch, per_sample)[LOSS].sum().backward()
+        for k, p in autograd.items():
+            p.grad = g_auto[k].clone()
         opt.step()
-        if first is None:
-            first = _compare(step, manual, autograd, max_abs)
-        else:
-            _compare(step, manual, autograd, max_abs)
-    return TrainingReport(step + 1, max_abs, first, manual, {k: p.detach() for k, p in autograd.items()})
+        first = _judge_update(step, now, g_auto, autograd, lr)
+        if first is not None:
+            break
+        _drift(forward, backward, drifting, batch, per_sample, lr, autograd, max_abs)
+    return TrainingReport(step + 1, max_abs, first, drifting, {k: p.detach() for k, p in autograd.items()}, diverged)
+
+
+def _judge(forward, backward, now, batch, per_sample) -> "dict[str, torch.Tensor] | Parting | None":
+    """One step judged from p_k: autograd's gradients when every parameter's agrees, else the Parting (step 0, to be
+    renumbered), or None when both sides are not finite (diverged). Cheap first: each parameter's row on the rounding
+    bound and, where needed, the rounding measured on this step's graph; only a row that still fails is judged again
+    by verify_chain whole (the float64 mathematics, "less accurate"), whose verdict stands."""
+    summed = _summed(forward)
+    handed: dict = {}
+    shaped = _shaped(backward, handed, per_sample)
+    ora = autograd_oracle(summed, now, batch, per_sample=False, samples=None)
+    g_auto = {k: ora.gradients[k] for k in now}
+    with torch.no_grad():
+        fwd = {k: t.detach() for k, t in ora.intermediates.items()} | {LOSS: ora.loss.detach()}
+        got = shaped(fwd, **now, **batch)
+    auto_finite = bool(torch.isfinite(ora.loss).all()) and all(bool(torch.isfinite(g).all()) for g in g_auto.values())
+    grads = handed.get("grads")
+    unusable = next(((k, why) for k, p in now.items() if (why := _unusable(grads, k, p, per_sample))), None)
+    if not auto_finite and (unusable is None or "not finite" in unusable[1]):
+        return None  # both sides not finite: a learning rate that diverges, not a mismatch
+    if unusable is not None:
+        return Parting(0, unusable[0], [], math.nan, math.nan, math.nan, unusable[1])
+    spread = _Spread(ora, False, lambda f, p, i: shaped(f, **p, **i), fwd, now, batch, got)
+    rows = [compare_tensor(k, got[k], g_auto[k], measure=spread.measure(k, {})) for k in now]
+    if all(r.ok for r in rows):
+        return g_auto
+    report = verify_chain(summed, shaped, now, batch)
+    row = next((r for r in report.rows if r.name in now and not r.ok), None)  # the training's: a parameter's
+    if row is None:
+        return g_auto
+    return Parting(0, row.name, row.index, row.manual, row.autograd, row.allowance, f"dJ/d{row.name}: {row.problem}")
+
+
+def _summed(forward: Callable) -> Callable:
+    """The step's forward with J summed: one scalar, for one sample's J of shape [1] as for a batch's."""
+
+    def summed(**kw):
+        out = forward(**kw)
+        if isinstance(out, Mapping) and isinstance(out.get(LOSS), torch.Tensor) and out[LOSS].ndim:
+            out = {**out, LOSS: out[LOSS].sum()}
+        return out
+
+    return summed
+
+
+def _shaped(backward: Callable, handed: dict, per_sample: bool) -> Callable:
+    """The backward as the step's verification sees it, its own result kept in `handed`; per sample, a parameter's
+    gradient of shape [1, *parameter] is the one sample's and is compared in the parameter's shape."""
+
+    def shaped(fwd, **kw):
+        grads = backward(fwd, **kw)
+        handed.setdefault("grads", grads)  # the run's own call, not the float64 one that may follow
+        if not per_sample or not isinstance(grads, Mapping):
+            return grads
+        return {
+            k: g.reshape(kw[k].shape) if k in kw and isinstance(g, torch.Tensor) and g.shape == (1, *kw[k].shape) else g
+            for k, g in grads.items()
+        }
+
+    return shaped
+
+
+def _judge_update(step, now, g_auto, autograd, lr) -> Parting | None:
+    """torch.optim.SGD's step against its formula p - lr·g, within the rounding of the update (MULTIPLIER · ½ε)."""
+    for k, p in autograd.items():
+        formula = now[k].add(g_auto[k], alpha=-lr)
+        diff = (p.detach().to(torch.float64) - formula.to(torch.float64)).abs()
+        allowed = MULTIPLIER * (rounding_bound(formula) + rounding_bound(lr * g_auto[k]))
+        bad = ~(diff <= allowed)
+        if bool(bad.any()):
+            i = int(bad.reshape(-1).nonzero()[0])
+            index = [int(j) for j in torch.unravel_index(torch.tensor(i), p.shape)] if p.ndim else []
+            return Parting(
+                step,
+                k,
+                index,
+                float(formula.reshape(-1)[i]),
+                float(p.detach().reshape(-1)[i]),
+                float(allowed.reshape(-1)[i]),
+                "torch.optim.SGD's update is not p - lr·g (its own settings?)",
+            )
+    return None
+
+
+def _drift(forward, backward, drifting, batch, per_sample, lr, autograd, max_abs) -> None:
+    """One free-running manual step, for the information in max_abs; never judged."""
+    with torch.no_grad():
+        try:
+            g = backward(_forward(forward, drifting, batch, per_sample), **drifting, **batch)
+            for k, p in drifting.items():
+                p.add_(g[k].reshape(p.shape), alpha=-lr)
+        except Exception:  # the drift is information only: a trajectory that cannot go on stops drifting
+            return
+    for k, p in drifting.items():
+        d = (p.double() - autograd[k].detach().double()).abs()
+        max_abs[k] = max(max_abs[k], float(d.max()) if d.numel() else 0.0)
 
 
 def _unusable(grads, name: str, p: torch.Tensor, per_sample: bool) -> str:
@@ -146,19 +268,3 @@ def _forward(forward: Callable, params: Mapping, batch: Mapping, per_sample: boo
         if loss is None or loss.numel() != 1:
             call_forward(forward, params, batch, per_sample=True, samples=1)  # raises the usage error that says why
     return out
-
-
-def _compare(step: int, manual: dict, autograd: dict, max_abs: dict) -> Parting | None:
-    parted = None
-    for k, m in manual.items():
-        r = autograd[k].detach()
-        rtol, atol = tolerances(r.dtype)
-        diff = (m.double() - r.double()).abs()
-        max_abs[k] = max(max_abs[k], float(diff.max()) if diff.numel() else 0.0)
-        bad = ~(diff <= atol + rtol * r.double().abs())
-        if parted is None and bool(bad.any()):
-            i = int(bad.reshape(-1).nonzero()[0])
-            index = [int(j) for j in torch.unravel_index(torch.tensor(i), r.shape)] if r.ndim else []
-            ref = float(r.reshape(-1)[i])
-            parted = Parting(step, k, index, float(m.reshape(-1)[i]), ref, atol + rtol * abs(ref))
-    return parted

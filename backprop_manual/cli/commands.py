@@ -21,7 +21,9 @@ from backprop_manual.neuron import data as csv_input
 from backprop_manual.neuron.data import samples
 from backprop_manual.neuron.loop import Descent, gradient_descent
 
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
+DTYPES = {"float32": torch.float32, "float64": torch.float64}  # "all"
+LOW = {"bfloat16": torch.bfloat16, "float16": torch.float16}  # --derivation only, asked for by name
+ANY_DTYPE = {**DTYPES, **LOW}
 # Both loops keep (w, b, J) of every step: 48 bytes a step in float64, 2.4 GB at this bound, ~3 hours at ~0.2 ms a
 # step. The largest run the docs describe, a million rows x 20 epochs (--trajectory-samples all), is 2e7.
 MAX_TRAJECTORY_STEPS = 5 * 10**7
@@ -55,14 +57,14 @@ def check_values(args: argparse.Namespace) -> None:
     """--w0, --b0 and --lr (those given or defaulted) must be finite in each dtype the run computes in, and --lr must
     not round to 0 there: checked before any work, for the neuron and --derivation alike."""
     for name in list(DTYPES) if args.dtype == "all" else [args.dtype]:
-        info = torch.finfo(DTYPES[name])
+        info = torch.finfo(ANY_DTYPE[name])
         for option, value in (("--w0", args.w0), ("--b0", args.b0), ("--lr", args.lr)):
             if value is not None and abs(value) > info.max:
                 raise UsageError(
                     f"{option} {short(value)} does not fit {name} (max {short(info.max)})"
                     + (": use --dtype float64" if name != "float64" else "")
                 )
-        if args.lr is not None and float(torch.tensor(args.lr, dtype=DTYPES[name])) == 0:
+        if args.lr is not None and float(torch.tensor(args.lr, dtype=ANY_DTYPE[name])) == 0:
             raise UsageError(
                 f"--lr {short(args.lr)} is 0 in {name} (smallest {short(info.smallest_normal * info.eps)}): "
                 "no step would move w or b"

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from backprop_manual.check import ChainReport, ChainUsageError, TrainingReport, verify_chain, verify_training
-from backprop_manual.cli.commands import DTYPES, UsageError, check_output, devices
+from backprop_manual.cli.commands import ANY_DTYPE, DTYPES, UsageError, check_output, devices
 from backprop_manual.cli.verdict import write
 from backprop_manual.derivations import SHIPPED
 from backprop_manual.derivations.batch_form import batch_form
@@ -30,7 +30,8 @@ from backprop_manual.derivations.batch_form import batch_form
 DEFAULT_LR = 0.1  # when neither --lr nor the module's LR says
 # The --json document's layout (docs/cli.md), raised when a key changes meaning or goes away. 1: ok and gradients_ok
 # where status is now, an ok in every row beside its status, the training's autograd side called `reference`.
-SCHEMA = 2
+SCHEMA = 3  # 3: rows judged by the error model (allowance, uncertainty, rule, ratio; no max_ulp, ulp_budget, floor),
+# the status "less accurate", training in lockstep with "diverged"; 2: the autograd side named autograd
 FUNCTIONS = ("forward", "backward", "example")
 _unique = itertools.count()  # user files are imported under backprop_manual_user_derivation_<n>
 
@@ -129,7 +130,7 @@ def point(d: Derivation, dtype: str, device: str) -> tuple[dict, dict]:
     """example(dtype, device), checked: two dicts of name -> tensor, every tensor on `device`, floats in `dtype`."""
     call = f"example(torch.{dtype}, {device!r})"
     try:
-        got = d.example(DTYPES[dtype], device)
+        got = d.example(ANY_DTYPE[dtype], device)
     except Exception as e:
         raise UsageError(f"{d.name}: {call} raised {first_line(e, d.path)}") from None
     if not (isinstance(got, tuple | list) and len(got) == 2 and all(isinstance(m, Mapping) for m in got)):
@@ -144,7 +145,7 @@ def point(d: Derivation, dtype: str, device: str) -> tuple[dict, dict]:
                 bad = None if role == "inputs" else f"a {type(v).__name__}, not a tensor"
             elif v.device.type != torch.device(device).type:
                 bad = f"on {v.device}, not {device}: make the tensors with device=device"
-            elif v.is_floating_point() and v.dtype != DTYPES[dtype]:  # else the run would claim a dtype it never saw
+            elif v.is_floating_point() and v.dtype != ANY_DTYPE[dtype]:  # else the run would claim a dtype it never saw
                 bad = f"{str(v.dtype).removeprefix('torch.')}, not {dtype}: make the tensors with dtype=dtype"
             if bad:
                 raise UsageError(f"{d.name}: {call} returned {role}[{k!r}] {bad}")
@@ -177,6 +178,8 @@ def describe(d: Derivation, args: argparse.Namespace, lr: float, lr_from: str) -
     what = f": {SHIPPED[d.name][1]}" if d.name in SHIPPED else ""
     steps = "one step per sample, PER_SAMPLE" if d.per_sample else "one full-batch step each"
     source = f" ({d.source})" if d.source != d.name else ""
+    if not args.epochs:
+        return f"derivation {d.name}{source}{what}; training: skipped (--epochs 0)"
     epochs = f"{args.epochs} epoch{'s' if args.epochs != 1 else ''}"
     return f"derivation {d.name}{source}{what}; training: {epochs} ({steps}), lr = {lr:g} ({lr_from})"
 
@@ -194,17 +197,25 @@ def run_verify(args: argparse.Namespace) -> int:
     runs = []
     for (device, dtype), (params, inputs) in points.items():
         where = f"on {device} in {dtype}"
-        report = checked(d, where, verify_chain, d.forward, d.backward, params, inputs, per_sample=d.per_sample)
+        report = checked(
+            d, where, verify_chain, d.forward, d.backward, params, inputs, per_sample=d.per_sample, strict=args.strict
+        )
         if not report.loss_finite:  # NaN is never agreement, and a point where J itself is NaN or inf is no test
             raise UsageError(f"{d.name}: J is not finite at example()'s point {where}: not verified; choose another")
         text = report.table() if report.ok else checked(d, where, report.message)  # the witness runs the forward
-        training = checked(d, where, train, d, params, inputs, lr, args.epochs)
+        training = checked(d, where, train, d, params, inputs, lr, args.epochs) if args.epochs else None
         if report.ok:
             notes = "".join(f"\n  note: {n}" for n in report.notes)
-            print(f"\n{device} {dtype}: all {len(report.rows)} gradients agree{notes}\n{text}")
+            less = f" ({len(report.less_accurate)} less accurate than autograd)" if report.less_accurate else ""
+            print(f"\n{device} {dtype}: all {len(report.rows)} gradients agree{less}{notes}\n{text}")
         else:
             print(f"\n{device} {dtype}: MISMATCH\n{text}")
-        print(f"  {training.summary()}")
+        print(f"  {training.summary() if training else 'training: skipped (--epochs 0)'}")
+        if training is not None and training.diverged is not None and training.first is None and report.ok:
+            raise UsageError(
+                f"{d.name} {where}: training diverged at step {training.diverged} (J or the gradients are not finite "
+                f"on both sides at lr = {lr:g}): not verified; try a smaller --lr"
+            )
         runs.append(run(device, dtype, report, training))
     ok = all(r["status"] == "ok" for r in runs)
     print(f"\n{'all agree' if ok else 'MISMATCH: see the tables above'}")
@@ -213,17 +224,22 @@ def run_verify(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
-def run(device: str, dtype: str, report: ChainReport, training: TrainingReport) -> dict:
+def run(device: str, dtype: str, report: ChainReport, training: TrainingReport | None) -> dict:
     first = report.first_divergence
     return {
         "device": device,
         "dtype": dtype,
-        "status": "ok" if report.ok and training.ok else "MISMATCH",
+        "status": "ok" if report.ok and (training is None or training.ok) else "MISMATCH",
         "first_divergent_intermediate": None if first is None else first.label,  # null: every gradient agrees
+        "less_accurate": [r.label for r in report.less_accurate],
         "notes": list(report.notes),
-        "intermediates": [{k: v for k, v in asdict(r).items() if k != "deciding"} for r in report.rows],
-        "training": {
-            "status": "ok" if training.ok else "MISMATCH",
+        "intermediates": [
+            {k: v for k, v in asdict(r).items() if k != "deciding"} | {"ratio": r.ratio} for r in report.rows
+        ],
+        "training": None
+        if training is None
+        else {
+            "status": training.status,
             "steps": training.steps,
             "max_abs_diff": training.max_abs,
             "first_divergence": None if training.first is None else asdict(training.first),

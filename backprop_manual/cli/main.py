@@ -17,7 +17,15 @@ import sys
 import traceback
 from pathlib import Path
 
-from backprop_manual.cli.commands import DTYPES, MAX_TRAJECTORY_STEPS, UsageError, check_values, run_train, run_verify
+from backprop_manual.cli.commands import (
+    DTYPES,
+    LOW,
+    MAX_TRAJECTORY_STEPS,
+    UsageError,
+    check_values,
+    run_train,
+    run_verify,
+)
 from backprop_manual.cli.derivations import DEFAULT_LR, run_list
 from backprop_manual.cli.plot import MatplotlibMissing
 from backprop_manual.neuron.data import CELL_DATA, CHUNK_ROWS, DataError
@@ -87,7 +95,10 @@ def positive_int(text: str) -> int:
 
 
 def epochs(text: str) -> int:
-    """Each epoch is at least one training step, all of them kept: bounded before any work (commands.check_steps)."""
+    """Each epoch is at least one training step, all of them kept: bounded before any work (commands.check_steps).
+    0 skips the training, with --derivation only (settle)."""
+    if text.strip() == "0":
+        return 0
     n = positive_int(text)
     if n > MAX_TRAJECTORY_STEPS:
         raise argparse.ArgumentTypeError(f"must be at most {MAX_TRAJECTORY_STEPS:,}, not {text!r}")
@@ -155,6 +166,10 @@ def settle(args: argparse.Namespace) -> None:
     for k, v in list(vars(args).items()):
         if v is NOT_GIVEN:
             setattr(args, k, NEURON_DEFAULTS[k] if derivation is None else None)
+    if derivation is None and getattr(args, "dtype", None) in LOW:
+        raise UsageError(f"--dtype {args.dtype} is for --derivation; the neuron's CSV runs in float32 or float64")
+    if derivation is None and getattr(args, "epochs", None) == 0:
+        raise UsageError("--epochs 0 (no training) is for --derivation; the neuron's trajectory needs at least 1")
     if args.command in ("verify", "train"):
         check_values(args)
 
@@ -184,7 +199,17 @@ def parser() -> argparse.ArgumentParser:
         help="default: every available device (CUDA, if absent, is reported as not verified); all: cpu and cuda, "
         "exit 2 without CUDA",
     )
-    v.add_argument("--dtype", choices=(*DTYPES, "all"), default="all", help="default: float32 and float64")
+    v.add_argument(
+        "--dtype",
+        choices=(*DTYPES, "all", *LOW),
+        default="all",
+        help="default: all, float32 and float64; bfloat16, float16: with --derivation",
+    )
+    v.add_argument(
+        "--strict",
+        action="store_true",
+        help="with --derivation: a gradient right in float64 but less accurate than autograd in its dtype fails",
+    )
     v.add_argument("--json", metavar="PATH", help="write the verdict there, as JSON, for CI (its folder must exist)")
     v.add_argument(
         "--trajectory-samples",

@@ -22,7 +22,9 @@ class Mutant:
     dtype: torch.dtype
     blamed: str  # the first intermediate that must diverge
     ok_rows: tuple[bool, bool, bool, bool]  # every row's expected verdict, in chain order
-    caught_by: str  # "assert_close" or "ulp": which criterion must catch it
+    caught_by: (
+        str  # "assert_close" or "ulp": assert_close's default catches it too, or only the error model (Row.close)
+    )
     patch: dict[str, Callable] | None = None  # local_derivatives attribute -> wrong function
     manual: Callable | None = None  # or a whole wrong gradient function
     oracle: Callable | None = None  # or a wrong autograd side
@@ -114,7 +116,7 @@ MUTANTS = {
         "assert_close",
         manual=with_grads(lambda g, w, x, b, y: g._replace(delta_J_delta_b=g.delta_J_delta_w)),
     ),
-    # errors below assert_close's float64 tolerance: only the ULP budget sees them
+    # errors below assert_close's float64 tolerance: only the error model's allowance (a few ULPs) sees them
     "relative-error-1e-6-in-float64": Mutant(
         F64,
         CHAIN[1],

@@ -1,0 +1,177 @@
+"""The error model: how far autograd's own gradient is uncertain through rounding, at every element, in any dtype.
+
+    u_i       = max(½·ε·|a_i|, ε·tiny, s_i)  autograd's uncertainty at element i
+    ½·ε·|a_i|, ε·tiny                         the rounding of its own result (tiny: the smallest normal): free
+    s_i       = max_k |a_i^(k) − a_i|        measured where the bound is not enough: Monte Carlo arithmetic
+    allowed_i = MULTIPLIER · u_i
+ε = torch.finfo(dtype).eps of the dtype autograd computed a_i in (bfloat16 2^-7, float16 2^-10, float32 2^-23,
+float64 2^-52). a^(k), k = 1..DRAWS: autograd's backward run again from the same forward, with every floating-point
+input and output of every operation of the backward multiplied by (1 + r·ε), r = ±1 at random, element by element
+(Parker's "full" Monte Carlo arithmetic: a random rounding error of one ULP at every operand and result). The spread
+of a^(k) around a is how far rounding alone moves autograd's gradient at that point, its conditioning included.
+
+Why the inputs of each operation too, not only its result: a cancellation inside one operation (softmax's backward
+p ∘ (dp − Σ p ∘ dp) on a near one-hot row, a matmul's long sum) happens between its operands and its result; with
+only results perturbed, a perturbed dp enters both terms alike and still cancels, and the spread misses the rounding
+error the kernel really makes (measured on peaky causal attention in float32: manual off by up to 4e6 times the
+spread of result-only perturbations; with the operands perturbed too, at most 1.3 times; docs/precision.md).
+Why the backward only, from one forward: the backward under test receives autograd's own forward values (the same
+tensors, bit for bit), so the forward's rounding is common to both sides and must not widen the allowance.
+The values the hand backward is handed (the forward's results, the parameters, the inputs) are themselves rounded,
+and a correct backward may use ones autograd's does not (σ where autograd differentiates logsigmoid(z) from z: then
+σ − y cancels in the hand formula only). So s_i also takes the spread of the backward's own result when each value
+it is handed is moved by ±1 ULP (given_values_spread): the rounding of its inputs carried through its formula. An
+O(1) slip is not excused by it: that would take a formula whose conditioning is 1/ε.
+Why the sign ±1 and not a uniform fraction: a rounding error is at most ½ ULP, so a full ULP of either sign
+over-estimates it, and the max over DRAWS draws is then an upper estimate rather than a typical one (a single
+element whose draws all happen to land small is the false alarm this guards against).
+"""
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_map
+
+# Why 8 (the allowance, in units of u): manual and autograd are two roundings of the same mathematics; measured over
+# the stress battery (tests/stress/, ~1,000 correct verifications in four dtypes) |manual - autograd| / u reaches
+# about 2, so 8 leaves a factor 4 (the battery asserts max |diff| / allowed <= 0.25), while an error of 16 u is
+# still caught. On the rounding bound alone, 8 · ½ε|a| = 4ε|a|: the lesson's neuron needs at most 3 (three
+# roundings a side, tests/check/test_tolerances.py) and a float32 relative error of 1e-6 (8.4 ε) is caught.
+MULTIPLIER = 8.0
+MARGIN = MULTIPLIER / 4  # below MARGIN · u on the rounding bound alone an element needs no measurement
+DRAWS = 8  # Monte Carlo draws; the max over 8 draws of a ±1-ULP spread is below a quarter of its scale with p < 1e-5
+
+_NO_NOISE = {"detach", "alias", "view", "_unsafe_view", "lift_fresh", "empty", "zeros", "zeros_like", "empty_like"}
+
+
+def eps(dtype: torch.dtype) -> float:
+    """ε: the distance from 1 to the next float of `dtype`; a ValueError for a dtype that is not floating point."""
+    if not dtype.is_floating_point:
+        raise ValueError(f"{dtype} is not a floating-point dtype: a gradient is floating point")
+    return torch.finfo(dtype).eps
+
+
+def rounding_bound(autograd: torch.Tensor) -> torch.Tensor:
+    """max(½·ε·|a_i|, ε·smallest normal) in float64: the rounding of autograd's own result (half an ULP; below the
+    normal range, one ULP of the subnormals), the least it can be uncertain."""
+    info = torch.finfo(autograd.dtype)
+    return (0.5 * info.eps * autograd.detach().to(torch.float64).abs()).clamp(min=info.eps * info.smallest_normal)
+
+
+def _reduction(name: str, args) -> tuple[int, int] | None:
+    """(which operand, K): the operand an operation sums K products of, per element of its result, or None."""
+    first = next((i for i, a in enumerate(args) if isinstance(a, torch.Tensor)), None)
+    if name in ("mm", "bmm", "mv", "dot", "vdot"):
+        return 0, args[0].shape[-1]
+    if name in ("addmm", "baddbmm", "addbmm", "addmv"):
+        return 1, args[1].shape[-1]
+    if name in ("_softmax_backward_data", "_log_softmax_backward_data"):
+        return 0, args[0].shape[args[2]] if args[0].ndim else 1
+    if name == "native_layer_norm_backward":
+        return 0, int(torch.Size(args[2]).numel())
+    if first is None:
+        return None
+    return None
+
+
+class RandomRounding(TorchDispatchMode):
+    """Every floating-point operand and result of every operation multiplied by (1 ± ε), a random sign per element;
+    an operation that sums K products per result element (a matmul, a reduction, softmax's backward) has one operand
+    multiplied by (1 ± ε·√K) instead: the spread of such a sum is then ε·√K·‖terms‖₂ ≥ ε·‖terms‖₁, the size of the
+    rounding errors its accumulation makes, which no operand's one ULP alone would show.
+
+    Operations that alias or write in place are run untouched (their result must stay the tensor they were given)."""
+
+    def __init__(self, generator: torch.Generator):
+        super().__init__()
+        self.generator = generator
+
+    def _noisy(self, t, scale: float = 1.0):
+        if not (isinstance(t, torch.Tensor) and t.is_floating_point() and t.numel()):
+            return t
+        r = torch.randint(0, 2, t.shape, generator=self.generator, device=t.device, dtype=torch.int8)
+        info = torch.finfo(t.dtype)
+        # ±ε·|t|, and at least one ULP of the subnormals (ε · the smallest normal): a subnormal times (1 ± ε) rounds
+        # back to itself, yet every operation on subnormals loses digits; infinities and zeros stay as they are
+        step = (r.to(t.dtype) * 2 - 1) * (info.eps * scale) * t.abs().clamp(min=info.smallest_normal)
+        # an exact 0 stays 0: a masked score's probability, a ReLU's kink at z = 0 (moving it would flip which side
+        # of the kink it is on, an O(1) change that no rounding of a computed 0 makes)
+        return torch.where(torch.isfinite(t) & (t != 0), t + step, t)
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        schema = func._schema
+        aliasing = schema.is_mutable or any(r.alias_info is not None for r in schema.returns)
+        name = func.__name__.split(".")[0]
+        if aliasing or name in _NO_NOISE:
+            return func(*args, **kwargs)
+        out = func(*args, **kwargs)  # once plain, to see how many elements each result sums
+        reduced = _reduction(name, args)
+        if reduced is None:  # a sum over the operand's elements that the result lacks (sum, mean, ...)
+            sizes = [a.numel() for a in args if isinstance(a, torch.Tensor) and a.is_floating_point()]
+            numel = max((o.numel() for o in tree_flatten_tensors(out)), default=0)
+            if sizes and numel and max(sizes) > numel:
+                reduced = next(i for i, a in enumerate(args) if isinstance(a, torch.Tensor) and a.numel() == max(sizes))
+                reduced = (reduced, max(sizes) // numel)
+        noisy = [self._noisy(a) for a in args]
+        if reduced is not None and reduced[1] > 1:
+            i, k = reduced
+            noisy[i] = self._noisy(args[i], k**0.5)
+        out = func(*noisy, **tree_map(self._noisy, kwargs))
+        return tree_map(self._noisy, out)
+
+
+def tree_flatten_tensors(out) -> list[torch.Tensor]:
+    from torch.utils._pytree import tree_leaves
+
+    return [t for t in tree_leaves(out) if isinstance(t, torch.Tensor)]
+
+
+def monte_carlo_spread(
+    loss: torch.Tensor, targets: list[torch.Tensor], autograd: list[torch.Tensor], draws: int = DRAWS
+) -> list[torch.Tensor]:
+    """s = max_k |a^(k) - a| per element (float64), for each target, from DRAWS backward passes under RandomRounding.
+
+    `loss` and `targets` are in autograd's graph, kept (retain_graph); `autograd` are its unperturbed gradients."""
+    device = loss.device
+    gen = torch.Generator(device=device).manual_seed(0)
+    spread = [torch.zeros(a.shape, dtype=torch.float64, device=a.device) for a in autograd]
+    seed = torch.ones_like(loss)
+    for _ in range(draws):
+        with torch.enable_grad(), RandomRounding(gen):
+            grads = torch.autograd.grad(
+                loss, targets, seed, retain_graph=True, allow_unused=True, materialize_grads=True
+            )
+        for s, g, a in zip(spread, grads, autograd):
+            d = (g.detach().to(torch.float64) - a.detach().to(torch.float64)).abs()
+            torch.maximum(s, torch.nan_to_num(d, nan=0.0, posinf=0.0), out=s)  # non-finite draws say nothing
+    return spread
+
+
+def _nudged(values, generator: torch.Generator):
+    """Each floating-point tensor of a dict moved by ±1 ULP (as RandomRounding moves an operand), the rest as given."""
+    mode = RandomRounding(generator)
+    return {k: mode._noisy(v) if isinstance(v, torch.Tensor) else v for k, v in values.items()}
+
+
+def given_values_spread(backward, fwd, params, inputs, got, draws: int = DRAWS) -> dict[str, torch.Tensor]:
+    """max_k |m^(k) - m| per name: the hand backward `backward(fwd, params, inputs)` again on its values each moved
+    by ±1 ULP, against what it returned (`got`); names whose result is not a floating-point tensor are left out."""
+    gen = torch.Generator(device=next(iter(params.values())).device).manual_seed(1)
+    spread: dict[str, torch.Tensor] = {}
+    for _ in range(draws):
+        with torch.no_grad():
+            try:
+                again = backward(_nudged(fwd, gen), _nudged(params, gen), _nudged(inputs, gen))
+            except Exception:  # a backward that cannot run on nudged values: nothing measured on its side
+                return {}
+        for k, m in got.items():
+            g = again.get(k) if isinstance(again, dict) else None
+            if not (isinstance(m, torch.Tensor) and isinstance(g, torch.Tensor) and g.shape == m.shape):
+                continue
+            if not (m.is_floating_point() and g.is_floating_point()):
+                continue
+            d = torch.nan_to_num(
+                (g.detach().to(torch.float64) - m.detach().to(torch.float64)).abs(), nan=0.0, posinf=0.0
+            )
+            spread[k] = torch.maximum(spread[k], d) if k in spread else d
+    return spread

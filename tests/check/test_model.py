@@ -1,0 +1,87 @@
+"""The error model (check/model.py): no false alarm where a gradient cancels, with margin; nothing measured for an
+element that needs no measurement; a cancellation inside one operation seen."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+from backprop_manual.check import verify_chain
+from backprop_manual.check.compare import compare_tensor
+from backprop_manual.check.model import MULTIPLIER, RandomRounding, monte_carlo_spread, rounding_bound
+from tests.check import two_layer as tl
+
+SIZES = [(1, 3, 4), (64, 5, 16), (569, 30, 64), (2048, 30, 256)]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2], ids=lambda s: f"seed{s}")
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: "N{}_d{}_H{}".format(*s))
+def test_no_false_alarm_and_every_difference_within_a_quarter_of_its_allowance(dtype, size, seed):
+    N, d, H = size
+    params, inputs = tl.example(dtype, "cpu", N=N, d=d, H=H, seed=seed)
+    report = verify_chain(tl.forward, tl.backward, params, inputs)
+    report.assert_ok()
+    for row in report.rows:
+        assert row.ratio <= 0.25, (row.name, row)  # nothing passes by a hair (the stress battery asserts the same)
+
+
+def test_an_element_alone_is_allowed_the_rounding_of_its_own_value_only():
+    a = torch.tensor([0.25, -3.0, 1e-20], dtype=torch.float64)
+    eps = torch.finfo(torch.float64).eps
+    tiny = eps * torch.finfo(torch.float64).smallest_normal  # one ULP of the subnormals
+    assert torch.equal(rounding_bound(a), (0.5 * eps * a.abs()).clamp(min=tiny))
+    row = compare_tensor("z", a * (1 + 5 * eps), a, measure=None)
+    assert not row.ok and row.rule == "rounding" and row.allowance == pytest.approx(MULTIPLIER * 0.5 * eps * 3.0)
+
+
+def test_the_measurement_is_taken_only_where_the_rounding_bound_is_not_enough():
+    a = torch.tensor([1.0, 2.0], dtype=torch.float64)
+    asked = []
+    compare_tensor("z", a.clone(), a, measure=lambda: asked.append(1) or torch.zeros(2, dtype=torch.float64))
+    assert not asked, "manual equal to autograd needs no measurement"
+    row = compare_tensor("z", a + 1e-10, a, measure=lambda: torch.full((2,), 1e-10, dtype=torch.float64))
+    assert row.ok and row.rule == "measured" and row.uncertainty == 1e-10
+
+
+def test_monte_carlo_arithmetic_sees_a_cancellation_inside_one_operation(dtype):
+    """softmax's backward p ∘ (dp − Σ p ∘ dp) on a near one-hot row: the terms are ~|dp|, the result ~0. Perturbing
+    only the operation's result (relative to a result ~0) would see nothing; perturbing its operands sees ε·|dp|."""
+    logits = torch.tensor([[40.0, 0.0, -3.0, 1.0]], dtype=dtype, requires_grad=True)
+    p = torch.softmax(logits, -1)
+    dp = torch.tensor([[3.0, -1.0, 2.0, 0.5]], dtype=dtype)
+    loss = (p * dp).sum()
+    (a,) = torch.autograd.grad(loss, [logits], retain_graph=True)
+    (s,) = monte_carlo_spread(loss, [logits], [a])
+    eps = torch.finfo(dtype).eps
+    assert float(s[0, 0]) >= eps * 3.0 * float(p[0, 0]) / 4, (s, a)  # the first element: ~ε·|dp_0|, not ~ε·|a_0|
+    assert float(s[0, 0]) > 100 * float(rounding_bound(a)[0, 0])
+
+
+def test_random_rounding_leaves_in_place_and_aliasing_operations_alone():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.ones(4, dtype=torch.float64)
+    with RandomRounding(gen):
+        y = x.view(2, 2)
+        x.add_(1.0)
+        z = x * 1.0
+    assert torch.equal(y.reshape(-1), x), "the view still aliases x"
+    assert torch.equal(x, torch.full((4,), 2.0, dtype=torch.float64)), "in place: untouched"
+    assert not torch.equal(z, x), "an ordinary operation is perturbed"
+
+
+def test_the_docs_example_is_blamed_where_the_doc_says_and_passes_once_fixed(dtype):
+    path = Path(__file__).parents[2] / "docs" / "examples" / "my_network.py"
+    spec = importlib.util.spec_from_file_location("my_network_doc_example", path)
+    mine = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mine)
+    params, inputs = mine.example(dtype, "cpu")
+    report = verify_chain(mine.forward, mine.backward, params, inputs)
+    assert (report.first_divergence.name, report.first_divergence.index) == ("z1", [0, 0])
+
+    def fixed(fwd, **a):
+        g = mine.backward(fwd, **a)
+        d_z1 = (1 - fwd["h"] ** 2) * g["h"]
+        return {**g, "z1": d_z1, "W1": a["x"].T @ d_z1, "b1": d_z1.sum(0)}
+
+    verify_chain(mine.forward, fixed, params, inputs).assert_ok()
