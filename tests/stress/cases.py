@@ -10,13 +10,14 @@ No backward is an out.sum() with all-ones cotangents: each J is a mean loss or a
 The categories (CASES lists them, each with the intermediates its planted errors go to):
     attention   peaky single-head causal self-attention, [B, T, C, d] = [4, 32, 64, 16], Wq and Wk scaled x2 or x4:
                 max |scores| about 20 (x2) to 60-80 (x4), near one-hot softmax rows
-    xent        softmax cross-entropy at saturation: logits at scale 30 and 100, half the labels the argmax (p - onehot
-                ~ e^-50), half not (-log p ~ 100)
+    xent        softmax cross-entropy at saturation: the output weights scaled x30 and x100 (max |logits| about 70 and
+                230), half the labels the argmax (p - onehot ~ e^-50), half not (-log p ~ 100)
     norm        LayerNorm and BatchNorm with a spread of 1e-3 and 1e-4 (variance 1e-6 and 1e-8 against eps 1e-5), the
                 centring written out op by op, or torch's fused op with the closed-form backward of a kernel
     relu        ReLU kinks: every value a small multiple of a power of two, so z is exactly 0 at many elements in every
                 dtype (autograd's relu'(0) = 0, as z > 0 by hand)
-    long        long reductions over N = 100,000 samples, a mean loss (J finite in float16)
+    long        long reductions over N = 100,000 samples, a mean loss (J finite in float16); a least-squares fit at its
+                optimum, where dJ/dW is 0 in exact arithmetic
     zero        gradients zero in exact arithmetic: a bias feeding a BatchNorm, a per-sample shift that softmax cancels
 The mathematics is written for exactness, not tuned to any tolerance; the 16-bit statistics of the fused norms are
 computed in float32, as torch's own kernels and any hand-written kernel do (opmath), and cast back.
@@ -156,16 +157,17 @@ def xent_forward(W1, b1, W2, b2, X, y):
 
 
 def xent_backward(fwd, W1, b1, W2, b2, X, y):
-    """dJ/dlogp = -onehot(y)/N;  dJ/dlogits = dJ/dlogp - softmax(logits) sum_k dJ/dlogp  (log_softmax's Jacobian);
-    dJ/dW2 = h^T dJ/dlogits;  dJ/db2 = sum_n dJ/dlogits;  dJ/dh = dJ/dlogits W2^T;  dJ/dz = (1 - h^2) ∘ dJ/dh;
-    dJ/dW1 = X^T dJ/dz;  dJ/db1 = sum_n dJ/dz"""
-    h, logp = fwd["h"], fwd["logp"]
-    d_logp = -F.one_hot(y, logp.shape[1]).to(logp.dtype) / X.shape[0]
-    d_logits = d_logp - torch.exp(logp) * d_logp.sum(1, keepdim=True)
+    """dJ/dlogp = -onehot(y)/N;  dJ/dlogits = (softmax(logits) - onehot(y)) / N  (the textbook fused form: the
+    log_softmax Jacobian applied to dJ/dlogp, with sum_k onehot_k = 1);  dJ/dW2 = h^T dJ/dlogits;
+    dJ/db2 = sum_n dJ/dlogits;  dJ/dh = dJ/dlogits W2^T;  dJ/dz = (1 - h^2) ∘ dJ/dh;  dJ/dW1 = X^T dJ/dz;
+    dJ/db1 = sum_n dJ/dz"""
+    h, logits = fwd["h"], fwd["logits"]
+    onehot = F.one_hot(y, logits.shape[1]).to(logits.dtype)
+    d_logits = (torch.softmax(logits, dim=1) - onehot) / X.shape[0]
     d_h = d_logits @ W2.T
     d_z = (1 - h * h) * d_h
     return {
-        "logp": d_logp,
+        "logp": -onehot / X.shape[0],
         "logits": d_logits,
         "W2": h.T @ d_logits,
         "b2": d_logits.sum(0),
@@ -387,7 +389,7 @@ def relu_kinks(dtype, device, seed):
 # ---------------------------------------------------------------------------------------------------------------------
 # (e) long reductions: N = 100,000 samples, a mean loss
 
-LN_ = 100_000
+LONG_N = 100_000
 
 
 def logistic_forward(w, b, X, y):
@@ -411,9 +413,9 @@ def logistic_long(dtype, device, seed):
     """X: 4 features N(3, 1) (their sums do not cancel), w ~ N(0, 1/4), labels drawn from the model's own sigmoid."""
     g = generator(seed)
     params = {"w": normal(g, 4, scale=0.5), "b": normal(g, 1)[0]}
-    X = normal(g, LN_, 4, mean=3.0)
+    X = normal(g, LONG_N, 4, mean=3.0)
     p = torch.sigmoid(X @ params["w"] + params["b"])
-    y = (torch.rand(LN_, generator=g, dtype=torch.float64) < p).to(torch.float64)
+    y = (torch.rand(LONG_N, generator=g, dtype=torch.float64) < p).to(torch.float64)
     return logistic_forward, logistic_backward, rounded(params, dtype, device), rounded({"X": X, "y": y}, dtype, device)
 
 
@@ -425,20 +427,21 @@ def linreg_forward(W, b, X, Y):
 
 
 def linreg_backward(fwd, W, b, X, Y):
-    """dJ/dr = 2 r / numel;  dJ/dpred = dJ/dr;  dJ/dW = X^T dJ/dpred (a sum over 100,000 samples, features of mean
-    10 whose residuals nearly cancel);  dJ/db = sum_n dJ/dpred"""
+    """dJ/dr = 2 r / numel;  dJ/dpred = dJ/dr;  dJ/dW = sum_n x_n ⊗ dJ/dpred_n  (100,000 terms, summed feature by
+    feature rather than as one matmul);  dJ/db = sum_n dJ/dpred"""
     r = fwd["r"]
     d_r = 2 * r / r.numel()
-    return {"r": d_r, "pred": d_r, "W": X.T @ d_r, "b": d_r.sum(0)}
+    return {"r": d_r, "pred": d_r, "W": (X[:, :, None] * d_r[:, None, :]).sum(0), "b": d_r.sum(0)}
 
 
 def linreg_long(dtype, device, seed):
-    """Y = X W* + noise 0.1, W near W* (0.01 off): the residuals are small and the sums X^T r cancel."""
+    """Y = X W* + noise 0.1, features of mean 10; W and b at the float64 least-squares fit, where a converged model
+    sits: dJ/dW and dJ/db are 0 in exact arithmetic there, the noise of sums over 100,000 samples in floats."""
     g = generator(seed)
-    X = normal(g, LN_, 8, mean=10.0)
-    W_true = normal(g, 8, 2, scale=0.1)
-    Y = X @ W_true + normal(g, LN_, 2, scale=0.1)
-    params = {"W": W_true + normal(g, 8, 2, scale=0.01), "b": normal(g, 2, scale=0.01)}
+    X = normal(g, LONG_N, 8, mean=10.0)
+    Y = X @ normal(g, 8, 2, scale=0.1) + normal(g, LONG_N, 2, scale=0.1)
+    fit = torch.linalg.lstsq(torch.cat([X, torch.ones_like(X[:, :1])], 1), Y).solution  # [9, 2]
+    params = {"W": fit[:-1], "b": fit[-1]}
     return linreg_forward, linreg_backward, rounded(params, dtype, device), rounded({"X": X, "Y": Y}, dtype, device)
 
 
