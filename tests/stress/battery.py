@@ -15,6 +15,10 @@ a relative allowance is widest), or along that element's whole row of a [B, T, T
     16 · max(err(name), eps(dtype) · |autograd at that element|)  in the direction of its sign
 the second term (16 ULP of the element) only where autograd is exact to the last bit at every element (err 0, the
 ReLU kinks), so that a plant is never rounded away. It must come out as a MISMATCH first at that name.
+Where a gradient is 0 in exact arithmetic (dJ/ds of the softmax shift, dJ/dW of the least-squares optimum) it is
+itself rounding noise, so the plant is larger than the gradient: there the scale that counts is what flows in. At the
+ReLU kinks the float64 spread includes relu'(0) flipping (1 ULP moves z off 0), so the float64 plant at z1 is as large
+as the gradient; the other dtypes measure at the same values and plant at their own, small, error.
 """
 
 import functools

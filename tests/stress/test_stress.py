@@ -5,7 +5,11 @@
       [B, T, T] gradient) is a MISMATCH first at the name where it was planted;
 (iii) over the whole battery: no false alarm, J finite and elements compared everywhere, and the largest
       |diff| / allowance (1 / headroom, over every row) at most 0.25;
-(iv)  the float32 verdicts are the same under every ATEN_CPU_CAPABILITY and MKL_CBWR setting, each in a subprocess.
+(iv)  the float32 verdicts are the same under every ATEN_CPU_CAPABILITY and MKL_CBWR setting, each in a subprocess
+      (a capability this CPU lacks is a visible skip);
+and issue 16's own example, attention x4 with 1/sqrt(d) forgotten, blamed on qk in every dtype; and a self-check of
+the battery, independent of the verifier: every plant leaves room for a model between the correct derivation's
+differences and the plant (battery.room).
 Each verification runs once per process (battery.verified is cached): the summary reuses the per-case tests' work.
 """
 
@@ -80,26 +84,41 @@ def test_attention_with_the_scale_forgotten_is_blamed_on_qk(dtype_name, seed):
     assert first is not None and (first.name, first.status) == ("qk", "MISMATCH"), v.report.message()
 
 
-def test_battery_no_false_alarm_and_nothing_passes_by_a_hair():
-    """Over every verification of a correct derivation: J finite, elements compared, ok, and max |diff|/allowance
-    <= 0.25. Prints the counts, the failures per category and dtype, and the worst ratio with where it is."""
+def test_no_false_alarm_over_the_battery():
+    """Over every verification of a correct derivation: at least 1,000 of them, J finite and elements compared in
+    each, and not one that fails. Prints the counts and the false alarms per category and dtype."""
     results = [battery.verified(*v) for v in battery.verification_ids()]
     elements = sum(v.elements for v in results)
     compared = sum(r.numel for v in results if v.report is not None for r in v.report.rows)
     failing = [v for v in results if not v.ok]
     per = Counter((CASES[v.case].category, v.dtype) for v in failing)
-    ratio, worst = max(((v.ratio[0], v) for v in results if v.report is not None), key=lambda x: x[0])
     print(
         f"\n{len(results)} verifications, {elements} elements ({compared} compared in rows), "
         f"{sum(v.seconds for v in results):.1f} s in verify_chain; {len(failing)} false alarms"
         + "".join(f"\n  {cat} {dt}: {n}" for (cat, dt), n in sorted(per.items()))
-        + f"\nlargest |diff| / allowance: {ratio:.3g} at {worst.id}, dJ/d{worst.ratio[1]}"
     )
     assert len(results) >= MIN_VERIFICATIONS, f"only {len(results)} verifications"
     assert all(math.isfinite(v.loss) for v in results), [v.id for v in results if not math.isfinite(v.loss)]
-    assert all(v.elements > 0 for v in results)
-    assert not failing, f"{len(failing)} false alarms, e.g. {[v.id for v in failing[:5]]}: {failing[0].error or ''}"
-    assert ratio <= battery.RATIO_BOUND, f"{worst.id}: |diff| / allowance {ratio:.3g} at dJ/d{worst.ratio[1]}"
+    assert all(v.elements > 0 for v in results), "a case with nothing to compare"
+    first = next((v for v in failing), None)
+    assert len(failing) == 0, (
+        f"{len(failing)} false alarms out of {len(results)} ({dict(per)}), the first {first.id}: "
+        + (first.error or first.report.message())
+    )
+
+
+def test_nothing_passes_by_a_hair():
+    """The largest |diff| / allowance (1 / headroom) over every row of every verification of a correct derivation is
+    at most 0.25: an allowance four times what the battery's correct derivations need, at least."""
+    results = [battery.verified(*v) for v in battery.verification_ids()]
+    refused = [v for v in results if v.report is None]
+    assert not refused, f"{len(refused)} verifications refused, the first {refused[0].id}: {refused[0].error}"
+    worst = max(results, key=lambda v: v.ratio[0])
+    ratio, name = worst.ratio
+    print(f"\nlargest |diff| / allowance: {ratio:.3g} at {worst.id}, dJ/d{name}")
+    assert ratio <= battery.RATIO_BOUND, (
+        f"{worst.id}: |diff| / allowance {ratio:.3g} at dJ/d{name}\n{worst.report.table()}"
+    )
 
 
 def cpu_flags() -> set[str]:
