@@ -24,6 +24,7 @@ as the gradient; the other dtypes measure at the same values and plant at their 
 import functools
 import math
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -81,6 +82,7 @@ class Verified:
     report: object = None  # the ChainReport, None when verify_chain raised
     error: str = ""  # what verify_chain raised (today: bfloat16 and float16 are refused)
     seconds: float = 0.0
+    trace: str = ""  # its traceback
 
     @property
     def ok(self) -> bool:
@@ -108,7 +110,9 @@ def run(forward: Callable, backward: Callable, params: dict, inputs: dict, case:
         report, error = verify_chain(forward, backward, params, inputs), ""
     except Exception as e:  # counted as a failure and shown: a refusal (today's 16-bit dtypes) is not a verdict
         report, error = None, f"{type(e).__name__}: {e}"
-    return Verified(case, dtype, seed, float(fwd["loss"]), elements, report, error, time.perf_counter() - start)
+    seconds = time.perf_counter() - start
+    trace = traceback.format_exc() if report is None else ""
+    return Verified(case, dtype, seed, float(fwd["loss"]), elements, report, error, seconds, trace)
 
 
 @functools.cache
@@ -184,8 +188,9 @@ def plant_for(case: str, dtype: str, seed: int, name: str, kind: str) -> Plant:
     return Plant(name, kind, index[:2] if kind == "row" else index, delta, err[name], float(a.abs().max()))
 
 
+@functools.cache
 def planted(case: str, dtype: str, seed: int, name: str, kind: str) -> tuple[Verified, Plant]:
-    """verify_chain on the correct backward with one planted error."""
+    """verify_chain on the correct backward with one planted error, once per process."""
     forward, backward, params, inputs = point(case, dtype, seed)
     plant = plant_for(case, dtype, seed, name, kind)
 
@@ -207,6 +212,18 @@ def moved(g: torch.Tensor, plant: Plant) -> torch.Tensor:
         i = tuple(plant.index)
         g[i] = (g[i].to(torch.float64) + plant.delta).to(g.dtype)
     return g
+
+
+def correct_off(case: str, dtype: str, seed: int) -> dict[str, float]:
+    """max |manual - autograd| of the correct derivation, by name, in units of autograd's own measured error there:
+    what any error model must allow, 4 times over for |diff| / allowance <= 0.25 (inf where autograd is exact and
+    manual is not)."""
+    forward, backward, params, inputs = point(case, dtype, seed)
+    err, grads = measured_error(case, dtype, seed)
+    with torch.no_grad():
+        correct = backward(forward(**params, **inputs), **params, **inputs)
+    off = {n: float((correct[n].to(torch.float64) - grads[n].to(torch.float64)).abs().max()) for n in grads}
+    return {n: off[n] / err[n] if err[n] else (0.0 if off[n] == 0 else math.inf) for n in grads}
 
 
 def room(case: str, dtype: str, seed: int, name: str, kind: str) -> tuple[float, float]:

@@ -40,7 +40,7 @@ MIN_VERIFICATIONS = 1000
 def test_correct_derivation_verifies(case, dtype_name, seed):
     v = battery.verified(case, dtype_name, seed)
     assert math.isfinite(v.loss), f"{v.id}: J = {v.loss} is not finite: the case itself is broken"
-    assert v.report is not None, f"{v.id}: verify_chain raised {v.error}"
+    assert v.report is not None, f"{v.id}: verify_chain raised {v.error}\n{v.trace}"
     v.report.assert_ok()
 
 
@@ -178,4 +178,17 @@ def test_every_plant_leaves_room_for_a_model():
         tight.append((planted / needed if needed else math.inf, p))
     worst = min(tight)
     print(f"\nthe tightest plant: {worst[1]}, planted |diff| / (4 correct |diff|) = {worst[0]:.3g}")
+    need = sorted(
+        (
+            (r, f"{c}-{d}-seed{s}", n)
+            for c in CASES
+            for d in DTYPES
+            for s in battery.PLANT_SEEDS
+            for n, r in battery.correct_off(c, d, s).items()
+        ),
+        reverse=True,
+    )
+    print("the correct derivations' largest |manual - autograd| / autograd's own measured error (an error model must")
+    print("allow 4 times that for |diff| / allowance <= 0.25):")
+    print("".join(f"  {r:.3g} at {where}, dJ/d{n}\n" for r, where, n in need[:8]), end="")
     assert all(r > 1 for r, _ in tight), [(f"{r:.3g}", p) for r, p in tight if r <= 1]
