@@ -109,9 +109,10 @@ def run(forward: Callable, backward: Callable, params: dict, inputs: dict, case:
     try:
         report, error = verify_chain(forward, backward, params, inputs), ""
     except Exception as e:  # counted as a failure and shown: a refusal (today's 16-bit dtypes) is not a verdict
-        report, error = None, f"{type(e).__name__}: {e}"
+        report, error, trace = None, f"{type(e).__name__}: {e}", traceback.format_exc()
+    else:
+        trace = ""
     seconds = time.perf_counter() - start
-    trace = traceback.format_exc() if report is None else ""
     return Verified(case, dtype, seed, float(fwd["loss"]), elements, report, error, seconds, trace)
 
 
