@@ -19,8 +19,9 @@ import torch
 from backprop_manual.check.neuron import Verification
 from backprop_manual.check.trajectory import TrajectoryReport
 
-SCHEMA = 3  # 2: the trajectory's autograd side called `reference`; 1: the unversioned layout before, with ok, at and
-# index beside status and sample_id, inf as "inf"
+SCHEMA = 4  # 4: rows judged by the error model (uncertainty, rule; no max_ulp, ulp_budget, floor); 3: the ULP
+# budget and floors; 2: the trajectory's autograd side called `reference`; 1: the unversioned layout before, with ok,
+# at and index beside status and sample_id, inf as "inf"
 PLACE = ("at", "index", "deciding")  # Row's own place fields (positions among the samples compared), replaced by
 # position and sample_id
 

@@ -167,7 +167,6 @@ def test_device_cuda_without_a_gpu(tmp_path, capsys, command):
 
 # (id, options, what argparse's message must say)
 OPTION_CASES = [
-    ("epochs-zero", ["--epochs", "0"], "argument --epochs: must be a whole number of at least 1, not '0'"),
     ("epochs-negative", ["--epochs", "-3"], "argument --epochs: must be a whole number of at least 1, not '-3'"),
     ("epochs-fraction", ["--epochs", "2.5"], "argument --epochs: must be a whole number of at least 1, not '2.5'"),
     ("lr-not-a-number", ["--lr", "fast"], "argument --lr: 'fast' is not a number"),
@@ -181,8 +180,22 @@ OPTION_CASES = [
     ),
     ("w0-not-a-number", ["--w0", "two"], "argument --w0: 'two' is not a number"),
     ("trajectory-samples-zero", ["--trajectory-samples", "0"], "argument --trajectory-samples: must be a whole"),
-    ("unknown-dtype", ["--dtype", "float16"], "argument --dtype: invalid choice: 'float16'"),
+    ("unknown-dtype", ["--dtype", "float8"], "argument --dtype: invalid choice: 'float8'"),
 ]
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        pytest.param(["--epochs", "0"], "--epochs 0 (no training) is for --derivation", id="epochs-zero"),
+        pytest.param(["--dtype", "float16"], "--dtype float16 is for --derivation", id="float16"),
+        pytest.param(["--dtype", "bfloat16"], "--dtype bfloat16 is for --derivation", id="bfloat16"),
+    ],
+)
+def test_what_only_derivations_take_is_exit_2_for_the_neurons_csv(tmp_path, capsys, options, message):
+    code, out, err = verify(tmp_path, capsys, ROOT / "data" / "cell_data.csv", *options)
+    assert code == 2 and message in err and err.count("\n") == 1, err
+    assert out == ""
 
 
 @pytest.mark.parametrize("options, message", [pytest.param(*c[1:], id=c[0]) for c in OPTION_CASES])

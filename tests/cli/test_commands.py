@@ -40,7 +40,7 @@ def test_the_verdict_holds_every_row_as_verified(tmp_path, capsys):
     verdict = tmp_path / "verdict.json"
     assert main([*ONE_EPOCH, "--json", str(verdict)]) == 0
     document = strict_json(verdict)
-    assert (document["schema"], document["status"], document["exit_code"]) == (3, "ok", 0)
+    assert (document["schema"], document["status"], document["exit_code"]) == (4, "ok", 0)
     assert document["data"] == {
         "path": str(CELL_DATA),
         "feature": "mean_area",
@@ -291,7 +291,7 @@ def test_verify_on_every_device_says_which_are_missing_in_the_output_and_the_ver
     ]
     context = {k: v for k, v in document.items() if k not in ("runs", "torch")}
     assert context == {
-        "schema": 3,
+        "schema": 4,
         "status": "ok",
         "exit_code": 0,
         "command": "backprop-manual verify",

@@ -79,7 +79,7 @@ def test_a_correct_file_agrees_on_the_device_and_dtype(tmp_path, capsys, device,
     assert f"\n{device} {name}: all 4 gradients agree\n" in out
     rows = [line.split()[0] for line in out.splitlines() if line.startswith("  delta_J_delta_")]
     assert rows == ["delta_J_delta_sigma", "delta_J_delta_z", "delta_J_delta_w", "delta_J_delta_b"], "chain order"
-    assert "  training, 20 steps, largest |manual - torch.optim.SGD|: " in out
+    assert "  training, 20 steps in lockstep (each from autograd's parameters), free-running drift " in out
     assert out.endswith("\nall agree\n")
 
 
@@ -274,7 +274,7 @@ def test_a_per_sample_file_trains_one_sample_per_step(tmp_path, capsys):
     assert main(["verify", "--derivation", path, *CPU, "--epochs", "3"]) == 0
     out = capsys.readouterr().out
     assert "training: 3 epochs (one step per sample, PER_SAMPLE), lr = 0.5 (the module's LR)" in out
-    assert out.count("  training, 21 steps, ") == 2, "7 samples x 3 epochs, in each dtype"
+    assert out.count("  training, 21 steps in lockstep ") == 2, "7 samples x 3 epochs, in each dtype"
     assert "  delta_J_delta_w             dJ/dw  [7]" in out, "each sample's own dJ_i/dw"
 
 
@@ -290,7 +290,7 @@ def test_the_json_verdict_holds_every_row_with_null_for_non_finite(tmp_path, cap
     assert main(["verify", "--derivation", path, *CPU, "--epochs", "3", "--json", str(verdict)]) == 0
     document = strict_json(verdict)
     assert {k: document[k] for k in ("schema", "status", "exit_code", "command")} == {
-        "schema": 2,
+        "schema": 3,
         "status": "ok",
         "exit_code": 0,
         "command": "backprop-manual verify",
@@ -315,7 +315,7 @@ def test_the_json_verdict_holds_every_row_with_null_for_non_finite(tmp_path, cap
         training = run["training"]
         assert (training["status"], training["steps"], training["first_divergence"]) == ("ok", 3, None)
         assert set(training["max_abs_diff"]) == {"w", "b"}
-        assert training["summary"].startswith("training, 3 steps, largest |manual - torch.optim.SGD|: w ")
+        assert training["summary"].startswith("training, 3 steps in lockstep (each from autograd's parameters)")
     assert any(row["headroom"] is None for run in document["runs"] for row in run["intermediates"]), (
         "an exact row's headroom is inf: null in the file"
     )
@@ -368,7 +368,7 @@ def test_train_prints_the_final_parameters_and_the_summary(tmp_path, capsys):
         "steps",
     ]
     assert [line.split()[:2] for line in lines[5:7]] == [["w", "[3]"], ["b", "[]"]]
-    assert lines[-1].startswith("  training, 5 steps, ") and lines[-1].endswith(": ok")
+    assert lines[-1].startswith("  training, 5 steps in lockstep ") and lines[-1].endswith(": ok")
 
 
 def test_train_exits_1_where_the_loops_part(tmp_path, capsys):

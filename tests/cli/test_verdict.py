@@ -1,4 +1,4 @@
-"""The JSON verdict's own rules: strict JSON (non-finite numbers are null), UTF-8, one document; its layout, schema 3.
+"""The JSON verdict's own rules: strict JSON (non-finite numbers are null), UTF-8, one document; its layout, schema 4.
 
 tests/cli/test_commands.py checks the values of a real run's verdict; here the keys and their rules.
 """
@@ -39,7 +39,7 @@ def test_write_gives_strict_indented_utf8_json_ending_in_a_newline(tmp_path):
 
 def test_the_document_says_its_schema_and_one_status_consistent_with_the_exit_code():
     ok, bad = {"status": "ok"}, {"status": "MISMATCH"}
-    assert SCHEMA == 3
+    assert SCHEMA == 4
     assert [(d["schema"], d["status"], d["exit_code"]) for d in (verdict({}, [ok, ok]), verdict({}, [ok, bad]))] == [
         (3, "ok", 0),
         (3, "MISMATCH", 1),
