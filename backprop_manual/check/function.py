@@ -13,7 +13,7 @@ tensor) are passed through untouched.
 """
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -71,7 +71,6 @@ class FunctionReport:
     forward: list[Row]  # fn's outputs against reference's, per layout
     problems: list[Row]  # what fn's backward changed in place that it must not; a layout fn fails on
     runs: list[tuple[str, ChainReport]]  # ("contiguous, draw 0", its verify_chain report), ...
-    notes: list[str] = field(default_factory=list)
 
     @property
     def rows(self) -> list[Row]:
@@ -104,24 +103,23 @@ class FunctionReport:
         runs = "".join(
             f"  {what}: {'ok' if r.ok else r.first_divergence.name + ' diverges'}\n" for what, r in self.runs
         )
-        notes = "".join(f"  note: {n}\n" for n in self.notes)
         forward = "".join(
             f"  forward {r.name}: {r.status}{': ' + r.problem if r.problem else ''}\n" for r in self.forward
         )
         if first is None:
-            return f"fn agrees with reference: every output and every input's gradient\n{notes}{forward}{runs}"
-        if first in self.forward:
+            return f"fn agrees with reference: every output and every input's gradient\n{forward}{runs}"
+        if any(first is r for r in self.forward):
             head = f"fn's forward output {first.name} differs from reference's: {first.problem}"
             detail = (
                 f"  at {first.where}: fn {first.manual:.8g} vs reference {first.autograd:.8g}, "
                 f"|diff| {abs(first.manual - first.autograd):.3g}, allowed {first.allowance:.3g}\n"
             )
-        elif first in self.problems:
+        elif any(first is r for r in self.problems):
             head, detail = f"{first.label}: {first.problem}", ""
         else:
             what, report = next((w, r) for w, r in self.runs if not r.ok)
             head, detail = f"fn's backward is wrong ({what}): {report.message()}", ""
-        return f"{head}\n{detail}{notes}{forward}{runs}".rstrip("\n")
+        return f"{head}\n{detail}{forward}{runs}".rstrip("\n")
 
 
 def _grads(fn: Callable, given: dict, others: dict, cotangents: dict):
@@ -133,6 +131,9 @@ def _grads(fn: Callable, given: dict, others: dict, cotangents: dict):
         if set(outs) != set(cotangents):
             raise ChainUsageError(f"fn returns {sorted(outs)}, reference {sorted(cotangents)}: they must be the same")
         names = list(outs)
+        constant = [n for n in names if not outs[n].requires_grad]
+        if constant:
+            raise ChainUsageError(f"fn's output {', '.join(constant)} does not require grad: fn has no backward for it")
 
         def backward(grad_outputs: list[torch.Tensor]) -> dict[str, torch.Tensor]:
             got = torch.autograd.grad(

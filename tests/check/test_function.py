@@ -100,14 +100,24 @@ def test_the_non_contiguous_copy_has_the_values_and_not_the_layout(shape):
     assert torch.equal(copy, t) and not copy.is_contiguous()
 
 
+def detached_silu(x):
+    return fx.silu_reference(x).detach()
+
+
 @pytest.mark.parametrize(
-    "kwargs, says",
+    "fn, kwargs, says",
     [
-        (dict(x=torch.arange(4)), "at least one floating-point tensor"),
-        (dict(x=torch.ones(3), draws=0), "draws must be at least 1"),
+        (fx.silu(), dict(x=torch.arange(4)), "at least one floating-point tensor"),
+        (fx.silu(), dict(x=torch.ones(3), draws=0), "draws must be at least 1"),
+        (detached_silu, dict(x=torch.ones(3)), "fn's output out does not require grad"),
+        (
+            lambda x: (fx.silu_reference(x), x),
+            dict(x=torch.ones(3)),
+            r"fn returns \['out0', 'out1'\], reference \['out'\]",
+        ),
     ],
-    ids=["integer-input-only", "no-draws"],
+    ids=["integer-input-only", "no-draws", "detached-output", "other-outputs"],
 )
-def test_usage_errors(kwargs, says):
+def test_usage_errors(fn, kwargs, says):
     with pytest.raises(ChainUsageError, match=says):
-        bm.verify_function(fx.silu(), fx.silu_reference, **kwargs)
+        bm.verify_function(fn, fx.silu_reference, **kwargs)
