@@ -6,7 +6,11 @@ path, e.g. backprop_manual.check.model, and may move):
 Any derivation (backprop_manual.check)
     verify_chain(forward, backward, params, inputs)  every dJ/d(name) of your backward against autograd, in chain order
     verify_training(forward, backward, params, inputs, lr=, epochs=)  your backward driving SGD vs torch.optim.SGD
-    ChainReport, TrainingReport                      .ok, .first_divergence, .message(), .table(), .assert_ok()
+    verify_function(fn, reference, **kwargs)         a custom autograd.Function: fn's outputs vs reference's, then
+                                                     dJ/d(input) of J = Σ <out, v> (random v, several draws) from fn's
+                                                     own backward vs autograd through reference; in-place changes and
+                                                     non-contiguous inputs tried
+    ChainReport, TrainingReport, FunctionReport      .ok, .first_divergence, .message(), .table(), .assert_ok()
     ChainUsageError                                  a forward or backward that breaks the contract
 The lesson's neuron: z = w·x + b,  sigma = sigmoid(z),  J = (sigma - y)^2 (backprop_manual.neuron)
     linear_fn, activation_fn, cost_fn                z, sigma, J
@@ -23,6 +27,7 @@ The neuron verified (backprop_manual.check)
 """
 
 from backprop_manual.check import ChainReport, ChainUsageError, TrainingReport, verify_chain, verify_training
+from backprop_manual.check.function import FunctionReport, verify_function
 from backprop_manual.check.neuron import autograd_gradients, verify_gradients
 from backprop_manual.check.trajectory import compare_trajectories, nn_sgd_descent
 from backprop_manual.neuron.data import load_cell_data
@@ -45,6 +50,7 @@ __all__ = [
     "TrainingReport",
     "Descent",
     "Forward",
+    "FunctionReport",
     "Gradients",
     "activation_fn",
     "autograd_gradients",
@@ -64,6 +70,7 @@ __all__ = [
     "load_cell_data",
     "nn_sgd_descent",
     "verify_chain",
+    "verify_function",
     "verify_gradients",
     "verify_training",
 ]

@@ -8,7 +8,11 @@ Every test that takes a `device` or `dtype` argument is parametrized with words 
 that parametrizes `device` or `dtype` itself, or a project's own `device`/`dtype` fixture, is left alone.
 Asking explicitly for --device cuda or all on a machine without CUDA is a usage error: a GPU CI runner must never go
 green by skipping. `pytest -p no:backprop_manual` turns the plugin off.
+A project (or another plugin) that has its own --device or --dtype keeps it: the plugin adds its options only after
+the project's conftest.py has added its own, steps aside for the names it finds taken and says so in the header.
 """
+
+import argparse
 
 import pytest
 import torch
@@ -22,25 +26,59 @@ NO_CUDA = (
 )
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("backprop_manual")
-    group.addoption(
-        "--device",
+OURS = pytest.StashKey[frozenset]()  # the names of "device" and "dtype" whose option is this plugin's
+STEPPED_ASIDE = pytest.StashKey[set]()  # the names a project's own fixture (or pytest_generate_tests) took in a test
+OPTIONS = {
+    "device": dict(
         choices=("cpu", "cuda", "all"),
         default=None,
         help="run only this device's cases; cuda or all on a machine without CUDA is an error "
         "(default: cpu and cuda, cuda skipped with its reason where there is no GPU)",
-    )
-    group.addoption(
-        "--dtype",
+    ),
+    "dtype": dict(
         choices=(*DTYPES, "all", *LOW),
         default="all",
         help="run only this dtype's cases (all: float32 and float64; bfloat16, float16: opt-in)",
-    )
+    ),
+}
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser, args: list[str]):
+    """Add --device and --dtype once the project's conftest.py files have added their options, not in
+    pytest_addoption: entry-point plugins register before a project's conftest.py, whose own --device would then
+    fail ("option dest 'device' already used"). A name already taken is left to the project. pytest's hookspec gives
+    this hook the parser "to add command line options"; the command line is parsed in full only after it."""
+    result = yield
+    ours = set()
+    for name, attrs in OPTIONS.items():
+        try:
+            parser.getgroup("backprop_manual").addoption(f"--{name}", **attrs)
+        except (ValueError, argparse.ArgumentError):  # pytest's "dest already used", argparse's "conflicting option"
+            continue
+        ours.add(name)
+    early_config.stash[OURS] = frozenset(ours)
+    early_config.stash[STEPPED_ASIDE] = set()
+    return result
+
+
+def ours(config: pytest.Config, name: str) -> bool:
+    """--name is this plugin's (False where the project has its own, or pytest never loaded the initial conftests)."""
+    return name in config.stash.get(OURS, frozenset())
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    return [
+        f"backprop_manual: this project has its own --{name}, so the plugin leaves --{name} and the `{name}` argument "
+        f"to it; to use the plugin's ({', '.join(OPTIONS[name]['choices'])}), remove the project's --{name} and its "
+        f"`{name}` fixture; to silence this line, -p no:backprop_manual"
+        for name in OPTIONS
+        if not ours(config, name)
+    ]
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    asked = config.getoption("--device", default=None)
+    asked = config.getoption("--device", default=None) if ours(config, "device") else None
     if asked in ("cuda", "all") and not torch.cuda.is_available():
         raise pytest.UsageError(f"--device {asked} was asked for, but {NO_CUDA.split(': run')[0]}")
 
@@ -74,7 +112,14 @@ def left_to_the_test(metafunc: pytest.Metafunc, argname: str) -> bool:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Parametrize every test that takes `device` or `dtype`, with the words as ids: test_x[cuda-float32-...]."""
-    if "device" in metafunc.fixturenames and not left_to_the_test(metafunc, "device"):
+    for name in ("device", "dtype"):  # a fixture of the project's own (a test's own parametrize mark says nothing)
+        if ours(metafunc.config, name) and getattr(metafunc, "_arg2fixturedefs", {}).get(name):
+            metafunc.config.stash[STEPPED_ASIDE].add(name)
+    if (
+        "device" in metafunc.fixturenames
+        and ours(metafunc.config, "device")
+        and not left_to_the_test(metafunc, "device")
+    ):
         metafunc.parametrize(
             "device",
             [
@@ -84,7 +129,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                 for d in selected_devices(metafunc.config)
             ],
         )
-    if "dtype" in metafunc.fixturenames and not left_to_the_test(metafunc, "dtype"):
+    if "dtype" in metafunc.fixturenames and ours(metafunc.config, "dtype") and not left_to_the_test(metafunc, "dtype"):
         metafunc.parametrize(
             "dtype", [pytest.param({**DTYPES, **LOW}[n], id=n) for n in selected_dtypes(metafunc.config)]
         )
+
+
+def pytest_report_collectionfinish(config: pytest.Config) -> list[str]:
+    return [
+        f"backprop_manual: some tests take this project's own `{name}` fixture or parametrization, which the plugin "
+        f"leaves alone: --{name} does not select among their cases; to use the plugin's, remove the project's"
+        for name in sorted(config.stash.get(STEPPED_ASIDE, ()))
+    ]

@@ -124,6 +124,49 @@ def test_a_project_that_parametrizes_dtype_itself_is_not_parametrized_twice(pyte
         ]
     )
     result.stdout.no_fnmatch_line("*float*-one-half*")
+    result.stdout.fnmatch_lines_random(  # test_own_device_fixture's device, test_by_hook's dtype
+        [
+            f"backprop_manual: some tests take this project's own `{name}` fixture*--{name}*"
+            for name in ("device", "dtype")
+        ]
+    )
+
+
+def a_projects_own_options(names: list[str]) -> str:
+    """A conftest.py that adds --NAME for each name, with a fixture NAME that returns the option's value."""
+    lines = ["import pytest", "", "def pytest_addoption(parser):"]
+    lines += [f'    parser.addoption("--{name}", default="the project\'s default")' for name in names]
+    for name in names:
+        lines += ["", "@pytest.fixture", f"def {name}(request):", f'    return request.config.getoption("--{name}")']
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("taken", [["device"], ["dtype"], ["device", "dtype"]], ids=["device", "dtype", "both"])
+def test_a_project_with_its_own_option_keeps_it_and_the_plugin_says_so(pytester, taken):
+    # Entry-point plugins register before a project's conftest.py: a plugin option added in pytest_addoption made the
+    # project's own parser.addoption("--device") fail with "ValueError: option dest 'device' already used".
+    pytester.makeconftest(a_projects_own_options(taken))
+    pytester.makepyfile(
+        """
+        def test_on(device, dtype):
+            print("GOT", device, dtype)
+        """
+    )
+    asked = [arg for name in taken for arg in (f"--{name}", f"{name}-of-the-project's-own")]
+    result = pytester.runpytest("-s", "-v", *asked)
+    free = {"device": ["cpu", "cuda"], "dtype": ["float32", "float64"]}
+    cases = [1 if name in taken else len(free[name]) for name in ("device", "dtype")]
+    on_a_gpu = torch.cuda.is_available()
+    skipped = 0 if "device" in taken or on_a_gpu else cases[1]  # the plugin's own cuda cases, without a GPU
+    result.assert_outcomes(passed=cases[0] * cases[1] - skipped, skipped=skipped)
+    result.stdout.fnmatch_lines(
+        [f"backprop_manual: this project has its own --{name}, so the plugin leaves --{name}*" for name in taken]
+    )
+    for name in taken:
+        result.stdout.fnmatch_lines([f"*GOT *{name}-of-the-project's-own*"])
+    for name in {"device", "dtype"} - set(taken):
+        result.stdout.no_fnmatch_line(f"*has its own --{name},*")
+    result.stdout.no_fnmatch_line("*already used*")
 
 
 def test_an_outside_wrong_derivation_fails_with_the_verifiers_message(pytester):

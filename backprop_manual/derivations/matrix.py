@@ -21,9 +21,10 @@ import numpy as np
 import pandas as pd
 import torch
 
+from backprop_manual._data import bundled
 from backprop_manual.neuron.local_derivatives import delta_J_delta_sigma, delta_sigma_delta_z
 
-WDBC_30 = Path(__file__).resolve().parents[2] / "data" / "wdbc_30.csv"
+WDBC_30 = bundled("wdbc_30.csv")
 LR = 0.5
 
 

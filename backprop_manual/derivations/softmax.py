@@ -16,14 +16,13 @@ is logistic's z); three classes make the rows of p - onehot carry more than one 
 Data: data/iris.csv (data/README.md), read by matrix.read_features.
 """
 
-from pathlib import Path
-
 import torch
 import torch.nn.functional as F
 
+from backprop_manual._data import bundled
 from backprop_manual.derivations.matrix import read_features
 
-IRIS = Path(__file__).resolve().parents[2] / "data" / "iris.csv"
+IRIS = bundled("iris.csv")
 LR = 0.5
 
 

@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from backprop_manual._data import bundled
+
 CHUNK_ROWS = 1 << 17  # 131,072 rows, ~25 MB of pandas text: bounded memory; a multiple of every SIMD width
 BLOCK_BYTES = 1 << 20  # count_lines reads this much at a time
 READ = dict(dtype=str, keep_default_na=False, index_col=False, encoding="utf-8")  # raw text: errors can quote it
@@ -292,7 +294,7 @@ def read(
     return concatenate(list(chunks(path, feature, target, index_col=index_col, nrows=nrows, names=names)))
 
 
-CELL_DATA = Path(__file__).resolve().parents[2] / "data" / "cell_data.csv"
+CELL_DATA = bundled("cell_data.csv")
 
 
 class Samples(NamedTuple):
