@@ -27,4 +27,8 @@ SHIPPED: dict[str, tuple[str, str]] = {
         "backprop_manual.derivations.softmax",
         "softmax cross-entropy over C classes (iris, C = 3): dJ/dlogits = (p − onehot)/N",
     ),
+    "batchnorm": (
+        "backprop_manual.derivations.batchnorm",
+        "backprop ninja: embedding, linear, batch norm (Bessel), tanh, cross-entropy written out; 26 gradients",
+    ),
 }
