@@ -31,4 +31,12 @@ SHIPPED: dict[str, tuple[str, str]] = {
         "backprop_manual.derivations.batchnorm",
         "backprop ninja: embedding, linear, batch norm (Bessel), tanh, cross-entropy written out; 26 gradients",
     ),
+    "layernorm": (
+        "backprop_manual.derivations.layernorm",
+        "LayerNorm (llm.c): dJ/dx = rstd·(dn − mean(dn) − n·mean(dn·n)), J a random projection",
+    ),
+    "gelu": (
+        "backprop_manual.derivations.gelu",
+        "GELU, tanh approximation, step by step (x's two uses added) and fused as llm.c's",
+    ),
 }
