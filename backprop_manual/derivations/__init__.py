@@ -39,4 +39,8 @@ SHIPPED: dict[str, tuple[str, str]] = {
         "backprop_manual.derivations.gelu",
         "GELU, tanh approximation, step by step (x's two uses added) and fused as llm.c's",
     ),
+    "attention": (
+        "backprop_manual.derivations.attention",
+        "causal multi-head self-attention; plain backward (p kept) and flash-style (p from scores and lse, masked)",
+    ),
 }
