@@ -43,4 +43,8 @@ SHIPPED: dict[str, tuple[str, str]] = {
         "backprop_manual.derivations.attention",
         "causal multi-head self-attention; plain backward (p kept) and flash-style (p from scores and lse, masked)",
     ),
+    "embedding": (
+        "backprop_manual.derivations.embedding",
+        "token + position embedding, cross-entropy over a vocabulary of 64 through the tied head: wte's grads add",
+    ),
 }
