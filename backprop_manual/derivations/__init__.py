@@ -47,4 +47,8 @@ SHIPPED: dict[str, tuple[str, str]] = {
         "backprop_manual.derivations.embedding",
         "token + position embedding, cross-entropy over a vocabulary of 64 through the tied head: wte's grads add",
     ),
+    "block": (
+        "backprop_manual.derivations.block",
+        "a pre-LN transformer block as llm.c's GPT-2 layer: ln1, attention, residual, ln2, MLP (GELU), residual",
+    ),
 }

@@ -1,21 +1,14 @@
 """derivations/gelu.py: GELU's tanh approximation, step by step (x's two uses added) and fused (llm.c's)."""
 
-import math
-
 import pytest
 import torch
 import torch.nn.functional as F
 
 from backprop_manual.check import verify_chain, verify_training
 from backprop_manual.derivations import gelu
-from tests.derivations.helpers import POINTS, assert_blamed, changed, moved, point
+from tests.derivations.helpers import POINTS, assert_blamed, changed, exact_gelu_local, moved, point
 
 right = gelu.backward
-
-
-def exact_local(x):
-    """d/dx of the exact GELU x Φ(x): Φ(x) + x φ(x), the erf form's derivative, not the tanh form's"""
-    return 0.5 * (1 + torch.erf(x / math.sqrt(2))) + x * torch.exp(-(x**2) / 2) / math.sqrt(2 * math.pi)
 
 
 STEP_BY_STEP = {
@@ -35,7 +28,7 @@ STEP_BY_STEP = {
 FUSED = {
     # the erf GELU's derivative for the tanh GELU: about 1e-3 apart at |x| ~ 2
     "exact-gelu-derivative-for-the-tanh-form": (
-        changed(gelu.backward_fused, x=lambda g, fwd, x, R: exact_local(x) * R),
+        changed(gelu.backward_fused, x=lambda g, fwd, x, R: exact_gelu_local(x) * R),
         "x",
     ),
     "fused-missing-1/2": (changed(gelu.backward_fused, x=lambda g, fwd, x, R: 2 * gelu.local(x) * R), "x"),
@@ -63,7 +56,7 @@ def test_the_example_reaches_where_the_two_gelus_differ():
     most): the example reaches there, far above float32's atol of 1e-5"""
     params, _ = gelu.example(torch.float64, "cpu")
     x = params["x"]
-    assert float((exact_local(x) - gelu.local(x)).abs().max()) > 5e-4
+    assert float((exact_gelu_local(x) - gelu.local(x)).abs().max()) > 5e-4
 
 
 @pytest.mark.parametrize("mistake", [pytest.param(k, id=k) for k in STEP_BY_STEP])
