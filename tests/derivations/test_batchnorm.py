@@ -49,6 +49,23 @@ def fused_bn(bessel=lambda n: n / (n - 1), dim=0):
     return d_hprebn
 
 
+def below_bnvar(bessel):
+    """The right backward down to dJ/dbnvar, then dJ/dbndiff2 = dJ/dbnvar / bessel(n) (n - 1 is right) flowing on
+    through bndiff, bnmeani and hprebn into W1, b1 and the embedding, as it would in the code."""
+
+    def backward(fwd, **a):
+        g = right(fwd, **a)
+        n = a["Xb"].shape[0]
+        d_bndiff2 = torch.ones_like(fwd["bndiff2"]) * g["bnvar"] / bessel(n)
+        d_bndiff = fwd["bnvar_inv"] * g["bnraw"] + 2 * fwd["bndiff"] * d_bndiff2
+        d_bnmeani = -d_bndiff.sum(0, keepdim=True)
+        d_hprebn = d_bndiff + d_bnmeani / n
+        below = batchnorm.lower(d_hprebn, fwd, a["C"], a["W1"], a["Xb"])
+        return g | {"bndiff2": d_bndiff2, "bndiff": d_bndiff, "bnmeani": d_bnmeani} | below
+
+    return backward
+
+
 def d_C_assigned(g, fwd, C, Xb, **a):
     """dJ/dC[Xb] = dJ/demb: an assignment, so a row of C looked up twice keeps only one of its gradients"""
     d = torch.zeros_like(C)
@@ -58,14 +75,7 @@ def d_C_assigned(g, fwd, C, Xb, **a):
 
 STEP_BY_STEP = {
     # the variance's 1/(n-1) differentiated as 1/n: every gradient below bnvar off by (n-1)/n, 3 %
-    "bessel-n/(n-1)-dropped": (
-        changed(
-            right,
-            bndiff2=lambda g, fwd, Xb, **a: torch.ones_like(fwd["bndiff2"]) * g["bnvar"] / Xb.shape[0],
-            bndiff=lambda g, fwd, **a: fwd["bnvar_inv"] * g["bnraw"] + 2 * fwd["bndiff"] * g["bndiff2"],
-        ),
-        "bndiff2",
-    ),
+    "bessel-n/(n-1)-dropped": (below_bnvar(lambda n: n), "bndiff2"),
     # the issue's own: a [64] where the forward's broadcast [1, 64] belongs
     "keepdim-forgotten-dbnvar_inv": (
         changed(right, bnvar_inv=lambda g, fwd, **a: (fwd["bndiff"] * g["bnraw"]).sum(0)),
@@ -105,6 +115,12 @@ FUSED = {
         "hprebn",
     ),
 }
+
+
+def test_below_bnvar_with_bessel_is_the_right_backward():
+    """The helper that plants the Bessel mistake is itself right when given n - 1"""
+    params, inputs = batchnorm.example(torch.float64, "cpu")
+    verify_chain(batchnorm.forward, below_bnvar(lambda n: n - 1), params, inputs).assert_ok()
 
 
 @pytest.mark.parametrize("seed", POINTS)
