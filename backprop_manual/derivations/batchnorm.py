@@ -13,7 +13,7 @@ backward, step by step (a [1, 64] or [n, 1] that was broadcast in the forward su
     dJ/dcounts_sum = -dJ/dcounts_sum_inv / counts_sum^2
     dJ/dcounts = counts_sum_inv dJ/dprobs + dJ/dcounts_sum             (counts feeds probs and counts_sum: added)
     dJ/dnorm_logits = counts dJ/dcounts                                dJ/dlogit_maxes = -sum_c dJ/dnorm_logits
-    dJ/dlogits = dJ/dnorm_logits + onehot(argmax) dJ/dlogit_maxes      (0 in exact arithmetic: J is shift-invariant)
+    dJ/dlogits = dJ/dnorm_logits + onehot(argmax) dJ/dlogit_maxes      (dJ/dlogit_maxes is 0 in exact arithmetic)
     dJ/dh = dJ/dlogits W2^T   dJ/dW2 = h^T dJ/dlogits   dJ/db2 = sum_i dJ/dlogits   dJ/dhpreact = (1 - h^2) dJ/dh
     dJ/dbngain = sum_i bnraw dJ/dhpreact [1, 64]   dJ/dbnbias = sum_i dJ/dhpreact   dJ/dbnraw = bngain dJ/dhpreact
     dJ/dbnvar_inv = sum_i bndiff dJ/dbnraw         dJ/dbnvar = -(1/2) (bnvar + 1e-5)^(-3/2) dJ/dbnvar_inv
@@ -56,28 +56,12 @@ def forward(C, W1, b1, bngain, bnbias, W2, b2, Xb, Yb):
     probs = counts * counts_sum_inv
     logprobs = probs.log()
     loss = -logprobs[torch.arange(n, device=Xb.device), Yb].mean()
-    return {
-        "emb": emb,
-        "embcat": embcat,
-        "hprebn": hprebn,
-        "bnmeani": bnmeani,
-        "bndiff": bndiff,
-        "bndiff2": bndiff2,
-        "bnvar": bnvar,
-        "bnvar_inv": bnvar_inv,
-        "bnraw": bnraw,
-        "hpreact": hpreact,
-        "h": h,
-        "logits": logits,
-        "logit_maxes": logit_maxes,
-        "norm_logits": norm_logits,
-        "counts": counts,
-        "counts_sum": counts_sum,
-        "counts_sum_inv": counts_sum_inv,
-        "probs": probs,
-        "logprobs": logprobs,
-        "loss": loss,
-    }
+    return dict(  # the names as the exercise spells them, as one table
+        emb=emb, embcat=embcat, hprebn=hprebn, bnmeani=bnmeani, bndiff=bndiff, bndiff2=bndiff2, bnvar=bnvar,
+        bnvar_inv=bnvar_inv, bnraw=bnraw, hpreact=hpreact, h=h, logits=logits, logit_maxes=logit_maxes,
+        norm_logits=norm_logits, counts=counts, counts_sum=counts_sum, counts_sum_inv=counts_sum_inv, probs=probs,
+        logprobs=logprobs, loss=loss,
+    )  # fmt: skip
 
 
 def backward(fwd, C, W1, b1, bngain, bnbias, W2, b2, Xb, Yb):
