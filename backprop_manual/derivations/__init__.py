@@ -27,4 +27,40 @@ SHIPPED: dict[str, tuple[str, str]] = {
         "backprop_manual.derivations.softmax",
         "softmax cross-entropy over C classes (iris, C = 3): dJ/dlogits = (p − onehot)/N",
     ),
+    "batchnorm": (
+        "backprop_manual.derivations.batchnorm",
+        "backprop ninja: embedding, linear, batch norm (Bessel), tanh, cross-entropy written out; 26 gradients",
+    ),
+    "batchnorm-fused": (
+        "backprop_manual.derivations.batchnorm_fused",
+        "the same MLP, the cross-entropy and the batch norm backward each fused into one formula",
+    ),
+    "layernorm": (
+        "backprop_manual.derivations.layernorm",
+        "LayerNorm (llm.c): dJ/dx = rstd·(dn − mean(dn) − n·mean(dn·n)), J a random projection",
+    ),
+    "gelu": (
+        "backprop_manual.derivations.gelu",
+        "GELU, tanh approximation, step by step: x's two uses added",
+    ),
+    "gelu-fused": (
+        "backprop_manual.derivations.gelu_fused",
+        "GELU, tanh approximation, fused as llm.c's gelu_backward: dJ/dx = gelu'(x) dJ/dout",
+    ),
+    "attention": (
+        "backprop_manual.derivations.attention",
+        "causal multi-head self-attention, the plain backward: p kept from the forward",
+    ),
+    "attention-flash": (
+        "backprop_manual.derivations.attention_flash",
+        "the same attention, the flash-style backward: p from the scores and the rows' lse, the mask applied again",
+    ),
+    "embedding": (
+        "backprop_manual.derivations.embedding",
+        "token + position embedding, cross-entropy over a vocabulary of 64 through the tied head: wte's grads add",
+    ),
+    "block": (
+        "backprop_manual.derivations.block",
+        "a pre-LN transformer block as llm.c's GPT-2 layer: ln1, attention, residual, ln2, MLP (GELU), residual",
+    ),
 }

@@ -1,6 +1,8 @@
 """What the derivation tests share: the parameter points, planted mistakes as edits of a correct backward, the
 assertion that a mistake is blamed on the right gradient first."""
 
+import math
+
 import pytest
 import torch
 
@@ -66,3 +68,8 @@ def below_h(backward, local, d_h=lambda fwd, g: g["h"]):
         return {**g, "W1": args["X"].T @ g["z1"], "b1": g["z1"].sum(0)}
 
     return wrong
+
+
+def exact_gelu_local(x):
+    """d/dx of the exact GELU x Φ(x) = Φ(x) + x φ(x), the erf form's: a planted mistake for the tanh form's"""
+    return 0.5 * (1 + torch.erf(x / math.sqrt(2))) + x * torch.exp(-(x**2) / 2) / math.sqrt(2 * math.pi)

@@ -1,0 +1,99 @@
+"""derivations/layernorm.py: llm.c's LayerNorm, the fused dJ/dx = rstd (dn - mean dn - n mean(dn n))."""
+
+import pytest
+import torch
+
+from backprop_manual.check import verify_training
+from backprop_manual.derivations import layernorm
+from tests.derivations.helpers import POINTS, assert_blamed, changed, moved, point, verify
+
+right = layernorm.backward
+
+
+def dx(formula):
+    """The right backward with dJ/dx = formula(dn, n, rstd)."""
+    return changed(right, x=lambda g, fwd, x, **a: formula(g["norm"], fwd["norm"], layernorm.rstd_of(x)))
+
+
+MISTAKES = {
+    # mean and rstd taken for constants: only the first term of the chain rule through them
+    "dx-as-rstd-dnorm": (dx(lambda dn, n, rstd: rstd * dn), "x", "MISMATCH"),
+    "dx-without-the-mean-term": (
+        dx(lambda dn, n, rstd: rstd * (dn - n * (dn * n).mean(-1, keepdim=True))),
+        "x",
+        "MISMATCH",
+    ),
+    # sum where the mean belongs: the 1/C missing from both terms
+    "missing-1/C": (
+        dx(lambda dn, n, rstd: rstd * (dn - dn.sum(-1, keepdim=True) - n * (dn * n).sum(-1, keepdim=True))),
+        "x",
+        "MISMATCH",
+    ),
+    "rstd-as-std": (
+        dx(lambda dn, n, rstd: (dn - dn.mean(-1, keepdim=True) - n * (dn * n).mean(-1, keepdim=True)) / rstd),
+        "x",
+        "MISMATCH",
+    ),
+    # the mean over the batch and time axes instead of the normalised one: the same shape, other values
+    "mean-over-the-wrong-axis": (
+        dx(lambda dn, n, rstd: rstd * (dn - dn.mean(0, keepdim=True) - n * (dn * n).mean(0, keepdim=True))),
+        "x",
+        "MISMATCH",
+    ),
+    "dnorm-without-w": (changed(right, norm=lambda g, fwd, **a: g["out"]), "norm", "MISMATCH"),
+    "dw-summed-over-channels": (changed(right, w=lambda g, fwd, **a: (g["out"] * fwd["norm"]).sum(-1)), "w", "shape"),
+}
+
+
+@pytest.mark.parametrize("seed", POINTS)
+def test_the_derivation_agrees_with_autograd(device, dtype, seed):
+    params, inputs = point(layernorm, dtype, device, seed)
+    report = verify(layernorm, right, params, inputs)
+    report.assert_ok()
+    assert [r.name for r in report.rows] == ["out", "w", "b", "norm", "x"]
+    assert {(t.dtype, t.device.type) for t in report.autograd.values()} == {(dtype, device)}
+
+
+def test_the_forward_is_torch_layer_norm(dtype):
+    params, inputs = layernorm.example(dtype, "cpu")
+    x, w, b = params["x"], params["w"], params["b"]
+    out = layernorm.forward(**params, **inputs)["out"]
+    torch.testing.assert_close(out, torch.nn.functional.layer_norm(x, (x.shape[-1],), w, b, layernorm.EPS))
+
+
+@pytest.mark.parametrize("mistake", [pytest.param(k, id=k) for k in MISTAKES])
+def test_a_planted_mistake_is_blamed_first(device, dtype, mistake):
+    backward, name, status = MISTAKES[mistake]
+    params, inputs = layernorm.example(dtype, device)
+    assert_blamed(verify(layernorm, backward, params, inputs), name, status)
+
+
+def test_training_follows_torch_optim_sgd(dtype):
+    params, inputs = layernorm.example(dtype, "cpu")
+    report = verify_training(layernorm.forward, right, params, inputs, lr=layernorm.LR, epochs=20)
+    report.assert_ok()
+    assert moved(report, params) > 1e-2, "the parameters moved"
+
+
+# A correct derivation that today's training criterion fails in float32 at ten times the module's LR (the lead's
+# error-model rewrite is to judge each step from the same parameters): J is linear in w and b, so they grow without
+# bound, dJ/dx grows with w, and the two free-running trajectories' rounding differences grow with it until, at step
+# 12, one x parts by 1.4e-05 against an allowance of 1.06e-05. Strict: it fails the day the criterion no longer cries
+# wolf here; then drop the mark.
+FALSE_ALARM = (
+    "today's free-running training criterion: step 12, parameter x[3, 4, 9]: manual 0.4834477007 vs "
+    "torch.optim.SGD 0.4834617078, |diff| 1.4e-05 > allowed 1.06e-05"
+)
+
+
+@pytest.mark.xfail(strict=True, reason=FALSE_ALARM)
+def test_training_at_lr_0_1_follows_torch_optim_sgd_in_float32():
+    params, inputs = layernorm.example(torch.float32, "cpu")
+    verify_training(layernorm.forward, right, params, inputs, lr=0.1, epochs=20).assert_ok()
+
+
+def test_training_parts_at_step_0_on_the_wrong_parameter(dtype):
+    params, inputs = layernorm.example(dtype, "cpu")
+    report = verify_training(layernorm.forward, MISTAKES["missing-1/C"][0], params, inputs, lr=layernorm.LR, epochs=3)
+    assert not report.ok, report.summary()
+    assert (report.first.step, report.first.parameter) == (0, "x"), report.summary()
