@@ -34,6 +34,7 @@ LOOPBACK = "lo0" if sys.platform == "darwin" else "lo"
 START = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
 PRELOAD = ["torch", "torch.distributed", "torch.distributed.tensor", "backprop_manual.distributed"]
 GRACE_S = 30  # gloo's own timeout is the run's plus this: the parent's deadline, which names the rank, comes first
+STARTUP_S = 300  # the ranks' start (the forkserver's first import of torch, the rendezvous): not the user's timeout
 
 
 class UserCodeRaised(Exception):
@@ -156,13 +157,20 @@ def _child(rank: int, world_size: int, folder: str, payload: bytes, preload: lis
             dist.init_process_group(
                 "gloo", store=store, rank=rank, world_size=world_size, timeout=timedelta(seconds=timeout + GRACE_S)
             )
+            (Path(folder) / f"rank{rank}.started").touch()  # the user's timeout runs from here
             result = _outcome(sharded, rank, world_size)
-            dist.destroy_process_group()
     except Exception:
         result = {"status": "bug", "detail": traceback.format_exc()}
     part = Path(folder) / f"rank{rank}.part"
     torch.save(result, part)
     part.rename(Path(folder) / f"rank{rank}.pt")  # whole or absent: the parent never reads half a file
+    # Stay until every rank has reported: a rank that left early would close its connections, and a rank still
+    # waiting for it in a collective would fail with "connection closed" rather than be named as the one that hangs.
+    deadline = time.monotonic() + timeout + GRACE_S
+    while not (Path(folder) / "done").exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def _preload(fn: Callable) -> list[tuple[str, str]]:
@@ -191,19 +199,25 @@ def spawn(sharded: Callable, world_size: int, timeout: float) -> list[dict]:
             join=False,
             start_method=START,
         )
-        deadline = time.monotonic() + timeout
         try:
-            return _collect(ctx, Path(folder), world_size, deadline, timeout)
+            return _collect(ctx, Path(folder), world_size, timeout)
         finally:
+            (Path(folder) / "done").touch()
             for p in ctx.processes:
+                p.join(timeout=1)
                 if p.is_alive():
                     p.kill()
-                p.join()
+                    p.join()
 
 
-def _collect(ctx, folder: Path, world_size: int, deadline: float, timeout: float) -> list[dict]:
+def _collect(ctx, folder: Path, world_size: int, timeout: float) -> list[dict]:
     results: dict[int, dict] = {}
+    deadline, start_deadline = None, time.monotonic() + STARTUP_S
     while len(results) < world_size:
+        if deadline is None and all((folder / f"rank{r}.started").exists() for r in range(world_size)):
+            deadline = time.monotonic() + timeout
+        if deadline is None and time.monotonic() > start_deadline:
+            raise ToolBug(f"the ranks did not start within {STARTUP_S} s (the forkserver, the FileStore rendezvous)")
         for r in range(world_size):
             f = folder / f"rank{r}.pt"
             if r not in results and f.exists():
@@ -215,12 +229,12 @@ def _collect(ctx, folder: Path, world_size: int, deadline: float, timeout: float
         for r, p in enumerate(ctx.processes):
             if r not in results and not p.is_alive() and not (folder / f"rank{r}.pt").exists():
                 raise RankFailure(r, "died", f"exit code {p.exitcode} before reporting a result (os._exit, a signal?)")
-        if len(results) < world_size and time.monotonic() > deadline:
+        if len(results) < world_size and deadline is not None and time.monotonic() > deadline:
             late = [r for r in range(world_size) if r not in results]
             raise RankFailure(
                 late[0],
                 "timed out",
-                f"still running {timeout:g} s after the start (waiting in a collective that another rank never "
+                f"still running {timeout:g} s after the ranks started (waiting in a collective that another rank never "
                 f"entered?); rank{'s' if len(late) > 1 else ''} {', '.join(map(str, late))} killed",
             )
         time.sleep(0.02)

@@ -82,12 +82,9 @@ class DistributedReport:
         if first is None:
             head = f"every rank agrees: {len(self.held)} parameters and forward values, and every gradient"
         elif first.stage == "gradient":
-            where = "the ranks' sum" if first.rank == ALL else f"rank {first.rank}"
-            head = f"{first.name} on {where} is the first gradient in chain order to diverge ({first.status})"
-            if first.rank != ALL:
-                head += f": {self.chains[first.rank].message().splitlines()[0]}"
-            else:
-                head += f": {self.chains[0].message().splitlines()[0]}"
+            where = "the ranks' sum (Partial)" if first.rank == ALL else f"rank {first.rank} of {self.world_size}"
+            chain = self.chains[0 if first.rank == ALL else first.rank]
+            head = f"{where}: {chain.message().splitlines()[0]}"
         else:
             head = f"{first.name} on rank {first.rank}: the {first.stage} is {first.status}: {first.problem}"
         parts = [f"{head}\n  world size {self.world_size}; gradients' layouts: {layout}"]

@@ -1,4 +1,4 @@
-"""The shipped distributed derivations: each module defines reference(), sharded(rank, world_size) and LAYOUTS.
+"""The shipped distributed derivations: each module defines reference(), sharded(rank, world_size) and layouts.
 
 `backprop-manual verify --derivation NAME [--world-size N]` runs one; a user's file may define the same three.
 """

@@ -16,7 +16,7 @@ from torch.distributed.tensor import Partial, Replicate, Shard
 
 from backprop_manual.distributed.layouts import chunk
 
-LAYOUTS = {"z": Shard(0), "sigma": Shard(0), "w": Replicate(), "b": Replicate(), "loss": Partial()}
+layouts = {"z": Shard(0), "sigma": Shard(0), "w": Replicate(), "b": Replicate(), "loss": Partial()}
 N, D = 12, 3  # 12 rows: even shards on 1, 2, 3, 4 or 6 ranks, as DDP's average assumes
 
 

@@ -21,7 +21,17 @@ from torch.distributed.tensor import Replicate, Shard
 
 from backprop_manual.distributed.layouts import chunk
 
-LAYOUTS = {"W1": Shard(0), "b1": Shard(0), "h": Shard(1), "a": Shard(1), "W2": Shard(1), "b2": Replicate()}
+layouts = {
+    "W1": Shard(0),
+    "b1": Shard(0),
+    "h": Shard(1),
+    "a": Shard(1),
+    "W2": Shard(1),
+    "b2": Replicate(),
+    "o": Replicate(),
+    "x": Replicate(),
+    "loss": Replicate(),
+}
 N, D, H, K = 5, 4, 6, 2  # H = 6: on 4 ranks torch.chunk gives 2, 2, 2 and an empty last shard
 
 

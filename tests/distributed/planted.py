@@ -1,0 +1,132 @@
+"""Planted mistakes in the shipped distributed derivations, module-level so that the ranks can import them."""
+
+from functools import partial
+
+import torch
+import torch.distributed as dist
+from torch.distributed.tensor import Shard
+
+from backprop_manual.distributed.derivations import data_parallel, tp_mlp
+from backprop_manual.distributed.layouts import chunk
+
+
+class CopyWithoutAllReduce(torch.autograd.Function):
+    """copy's backward as the identity: each rank keeps its own summand of dJ/dx"""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
+
+
+class ReduceAllReducingBack(torch.autograd.Function):
+    """reduce's backward all-reduces too: dJ/do, already whole on every rank, summed again (world_size times)"""
+
+    @staticmethod
+    def forward(ctx, x):
+        return tp_mlp.all_reduce(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return tp_mlp.all_reduce(grad)
+
+
+def tp_backward(fwd, x, W1, b1, W2, b2, y, reduce_dx=True, dW2_transposed=False, skip_on_rank=None):
+    """tp_mlp.backward, with one of its steps done wrong."""
+    d_o = 2 * (fwd["o"] - y) / y.numel()
+    d_a = d_o @ W2
+    d_h = (1 - fwd["a"] ** 2) * d_a
+    d_x = d_h @ W1
+    if reduce_dx and dist.get_rank() != skip_on_rank:
+        d_x = tp_mlp.all_reduce(d_x)
+    d_W2 = fwd["a"].T @ d_o if dW2_transposed else d_o.T @ fwd["a"]
+    return {"o": d_o, "W2": d_W2, "b2": d_o.sum(0), "a": d_a, "h": d_h, "W1": d_h.T @ x, "b1": d_h.sum(0), "x": d_x}
+
+
+def dp_backward(fwd, w, b, X, y, divide_after=1, divide_before=1):
+    """data_parallel.backward with the average over ranks done as given: sum / divide_after of summands / divide_before"""
+    W = dist.get_world_size()
+    d_sigma = 2 * (fwd["sigma"] - y) / y.shape[0]
+    d_z = fwd["sigma"] * (1 - fwd["sigma"]) * d_sigma
+    w_grad = tp_mlp.all_reduce(X.T @ d_z / divide_before) / divide_after
+    b_grad = tp_mlp.all_reduce(d_z.sum() / divide_before) / divide_after
+    return {"sigma": d_sigma / W, "z": d_z / W, "w": w_grad, "b": b_grad}
+
+
+def dp_summed(rank, world_size):
+    return data_parallel.sharded(rank, world_size, backward=partial(dp_backward, divide_after=1))
+
+
+def dp_averaged_twice(rank, world_size):
+    return data_parallel.sharded(
+        rank, world_size, backward=partial(dp_backward, divide_after=world_size, divide_before=world_size)
+    )
+
+
+def dp_local_mean_loss(rank, world_size):
+    """Each rank's J is its local mean, not its summand: the ranks' J's sum to W·J."""
+    _, _, params, inputs = data_parallel.sharded(rank, world_size)
+    return data_parallel.forward, data_parallel.backward, params, inputs
+
+
+def tp_W1_neighbours_shard(rank, world_size):
+    """rank r holds W1's chunk r + 1 (mod W), its neighbour's: the same shape, other values"""
+    forward, backward, params, inputs = tp_mlp.sharded_by_hand(rank, world_size)
+    _, full, _ = tp_mlp.reference()
+    return forward, backward, params | {"W1": chunk(full["W1"], Shard(0), (rank + 1) % world_size, world_size)}, inputs
+
+
+def raises_on_rank_1(fwd, **kwargs):
+    if dist.get_rank() == 1:
+        raise ValueError("planted on rank 1")
+    return tp_mlp.backward(fwd, **kwargs)
+
+
+MISTAKES = {
+    # name: (the derivation, its sharded with the mistake, the (name, rank) to blame, its status)
+    "copy-backward-without-all-reduce": (
+        tp_mlp,
+        partial(tp_mlp.sharded, copy=CopyWithoutAllReduce),
+        ("x", 0),
+        "MISMATCH",
+    ),
+    "all-reduce-applied-twice": (tp_mlp, partial(tp_mlp.sharded, reduce=ReduceAllReducingBack), ("W2", 0), "MISMATCH"),
+    "dx-not-all-reduced": (
+        tp_mlp,
+        partial(tp_mlp.sharded_by_hand, backward=partial(tp_backward, reduce_dx=False)),
+        ("x", 0),
+        "MISMATCH",
+    ),
+    "dW2-shard-of-wrong-dimension": (
+        tp_mlp,
+        partial(tp_mlp.sharded_by_hand, backward=partial(tp_backward, dW2_transposed=True)),
+        ("W2", 0),
+        "shape",
+    ),
+    "summed-instead-of-averaged": (data_parallel, dp_summed, ("w", 0), "MISMATCH"),
+    "averaged-twice": (data_parallel, dp_averaged_twice, ("w", 0), "MISMATCH"),
+}
+
+
+def raises_on_rank_1_sharded(rank, world_size):
+    return tp_mlp.sharded_by_hand(rank, world_size, backward=raises_on_rank_1)
+
+
+def rank_1_skips_the_all_reduce(rank, world_size):
+    """rank 1 leaves out dJ/dx's all-reduce: rank 0 waits in it for ever"""
+    return tp_mlp.sharded_by_hand(rank, world_size, backward=partial(tp_backward, skip_on_rank=1))
+
+
+def notebook_function():
+    """A function as a notebook defines it: its module, __main__ of a kernel, has no file to import it from."""
+    import types
+
+    module = types.ModuleType("__notebook_main__")
+    exec("def sharded(rank, world_size):\n    return None\n", module.__dict__)
+    import sys
+
+    sys.modules.setdefault("__notebook_main__", module)
+    return module.sharded
