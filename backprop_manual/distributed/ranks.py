@@ -185,9 +185,10 @@ def _preload(fn: Callable) -> list[tuple[str, str]]:
 
 
 def spawn(sharded: Callable, world_size: int, timeout: float) -> list[dict]:
-    """world_size fresh processes (torch.multiprocessing, forkserver: see START) on gloo, rendezvous through a FileStore in a
-    temporary folder (no port: safe beside pytest-xdist). A rank that raises, breaks the contract, dies, or is still
-    running `timeout` seconds after the start ends the run with a RankFailure naming it; the others are killed."""
+    """world_size fresh processes (torch.multiprocessing, forkserver: see START) on gloo, rendezvous through a
+    FileStore in a temporary folder (no port: safe beside pytest-xdist). A rank that raises, breaks the contract,
+    dies, or is still running `timeout` seconds after the ranks started ends the run with a RankFailure naming it;
+    the others are killed."""
     payload = pickle.dumps(sharded)
     if START == "forkserver":
         mp.set_forkserver_preload(PRELOAD)  # read when the server starts: the first run of this process

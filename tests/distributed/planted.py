@@ -47,7 +47,7 @@ def tp_backward(fwd, x, W1, b1, W2, b2, y, reduce_dx=True, dW2_transposed=False,
 
 
 def dp_backward(fwd, w, b, X, y, divide_after=1, divide_before=1):
-    """data_parallel.backward with the average over ranks done as given: sum / divide_after of summands / divide_before"""
+    """data_parallel.backward, its average over ranks taken as all-reduce(summand / divide_before) / divide_after"""
     W = dist.get_world_size()
     d_sigma = 2 * (fwd["sigma"] - y) / y.shape[0]
     d_z = fwd["sigma"] * (1 - fwd["sigma"]) * d_sigma
