@@ -14,7 +14,7 @@ from torch.distributed.tensor.placement_types import Placement
 
 from backprop_manual.check import ChainUsageError
 from backprop_manual.distributed.layouts import check_layouts
-from backprop_manual.distributed.ranks import check_function, in_group, spawn
+from backprop_manual.distributed.ranks import RankFailure, check_function, in_group, spawn
 from backprop_manual.distributed.report import DistributedReport, judge
 
 TIMEOUT_S = 60.0  # a spawn costs 2-3 s here and the shipped derivations a fraction of a second: a hang, not a load
@@ -41,9 +41,7 @@ def verify_distributed(
     if dist.is_available() and dist.is_initialized():
         results = in_group(sharded)
         failed = next(((r, res) for r, res in enumerate(results) if res["status"] != "ok"), None)
-        if failed:
-            from backprop_manual.distributed.ranks import RankFailure
-
+        if failed:  # every rank raises the same, so that none goes on alone
             raise RankFailure(failed[0], failed[1]["status"], failed[1]["detail"])
     else:
         results = spawn(sharded, world_size, timeout)

@@ -130,3 +130,20 @@ def notebook_function():
 
     sys.modules.setdefault("__notebook_main__", module)
     return module.sharded
+
+
+def own_launcher(rank, world_size, folder, sharded):
+    """A user's own launcher (as torchrun would be): the group is up before verify_distributed is called."""
+    import os
+    from pathlib import Path
+
+    from backprop_manual.distributed import verify_distributed
+
+    os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
+    dist.init_process_group(
+        "gloo", store=dist.FileStore(f"{folder}/store", world_size), rank=rank, world_size=world_size
+    )
+    report = verify_distributed(tp_mlp.reference, sharded, tp_mlp.layouts)
+    first = report.first_divergence
+    torch.save((report.ok, first and (first.name, first.rank)), Path(folder) / f"verdict{rank}.pt")
+    dist.destroy_process_group()

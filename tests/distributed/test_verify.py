@@ -3,11 +3,14 @@ its (name, rank), a rank that raises or hangs ends the run naming it. One forkse
 first run pays torch's import."""
 
 import pytest
+import torch
+import torch.multiprocessing
 from torch.distributed.tensor import Shard
 
 from backprop_manual.check import ChainUsageError
 from backprop_manual.distributed import RankFailure, verify_distributed
 from backprop_manual.distributed.derivations import data_parallel, tp_mlp
+from backprop_manual.distributed.ranks import PRELOAD, START
 from tests.distributed import planted
 
 pytestmark = pytest.mark.distributed
@@ -93,3 +96,18 @@ def test_a_layout_that_is_not_a_placement_is_a_usage_error():
         verify_distributed(tp_mlp.reference, tp_mlp.sharded, {"W1": 0})
     with pytest.raises(ChainUsageError, match="J is a number"):
         verify_distributed(tp_mlp.reference, tp_mlp.sharded, {"loss": Shard(0)})
+
+
+@pytest.mark.parametrize(
+    ("sharded", "expected"),
+    [
+        pytest.param(tp_mlp.sharded, (True, None), id="right"),
+        pytest.param(planted.MISTAKES["dx-not-all-reduced"][1], (False, ("x", 0)), id="dx-not-all-reduced"),
+    ],
+)
+def test_inside_a_process_group_already_up_every_rank_reaches_the_same_verdict(tmp_path, sharded, expected):
+    torch.multiprocessing.set_forkserver_preload(PRELOAD)  # as spawn() does: whichever test starts the server
+    torch.multiprocessing.start_processes(
+        planted.own_launcher, args=(2, str(tmp_path), sharded), nprocs=2, start_method=START
+    )
+    assert [torch.load(tmp_path / f"verdict{r}.pt") for r in range(2)] == [expected, expected]
