@@ -9,6 +9,7 @@ in a group: all_gather_object, so every rank judges the same results). The compa
 """
 
 import importlib
+import importlib.machinery
 import importlib.util
 import os
 import pickle
@@ -174,14 +175,12 @@ def _child(rank: int, world_size: int, folder: str, payload: bytes, preload: lis
 
 
 def _preload(fn: Callable) -> list[tuple[str, str]]:
-    """(module name, file) of a module imported by path (a user's --derivation file), for the ranks to import."""
-    base = fn.func if isinstance(fn, partial) else fn
-    name = base.__module__
-    try:
-        found = importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):
-        found = False
-    return [] if found and name != "__main__" else [(name, sys.modules[name].__file__)]
+    """(module name, file) of a module imported by path (a user's --derivation file), for the ranks to import: one
+    whose top-level package is not on sys.path (PathFinder looks there only, not in sys.modules)."""
+    name = (fn.func if isinstance(fn, partial) else fn).__module__
+    if name != "__main__" and importlib.machinery.PathFinder.find_spec(name.partition(".")[0]) is not None:
+        return []
+    return [(name, sys.modules[name].__file__)]
 
 
 def spawn(sharded: Callable, world_size: int, timeout: float) -> list[dict]:
