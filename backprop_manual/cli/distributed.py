@@ -15,7 +15,6 @@ from pathlib import Path
 
 from backprop_manual.check import ChainUsageError
 from backprop_manual.cli.commands import UsageError
-from backprop_manual.distributed import verify_distributed
 from backprop_manual.distributed.derivations import DISTRIBUTED
 
 DEFAULT_WORLD_SIZE = 2
@@ -60,6 +59,8 @@ def run_verify(args) -> int:
         raise UsageError(
             f"{', '.join(not_here)} does not apply to a distributed derivation yet: its ranks run on gloo, on the CPU"
         )
+    from backprop_manual.distributed import verify_distributed  # on use: torch.distributed.tensor is slow to import
+
     module, sharded, description = load(args.derivation)
     world_size = args.world_size or DEFAULT_WORLD_SIZE
     print(

@@ -4,10 +4,24 @@ verify_distributed(reference, sharded, layouts=, world_size=2) -> DistributedRep
 .name and .rank, .assert_ok(), .message()). verify.py (the entry), ranks.py (what each rank runs; spawn or a group
 already up), layouts.py (Shard, Replicate, Partial: a rank's view of a full tensor), report.py (the verdict, the
 table per rank); derivations/ the shipped ones (tensor-parallel MLP, data parallel).
+The names are imported on first use: torch.distributed.tensor alone takes 0.5-3 s to import, which `import
+backprop_manual` and every backprop-manual command that is not distributed should not pay.
 """
 
-from backprop_manual.distributed.ranks import RankFailure, ToolBug
-from backprop_manual.distributed.report import DistributedReport, Divergence
-from backprop_manual.distributed.verify import verify_distributed
+import importlib
 
-__all__ = ["DistributedReport", "Divergence", "RankFailure", "ToolBug", "verify_distributed"]
+_WHERE = {
+    "verify_distributed": "backprop_manual.distributed.verify",
+    "DistributedReport": "backprop_manual.distributed.report",
+    "Divergence": "backprop_manual.distributed.report",
+    "RankFailure": "backprop_manual.distributed.ranks",
+    "ToolBug": "backprop_manual.distributed.ranks",
+}
+
+__all__ = list(_WHERE)
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_WHERE[name]), name)
