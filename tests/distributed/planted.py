@@ -6,7 +6,7 @@ import torch
 import torch.distributed as dist
 from torch.distributed.tensor import Shard
 
-from backprop_manual.distributed.derivations import data_parallel, tp_mlp
+from backprop_manual.distributed.derivations import data_parallel, sp_layernorm, tp_mlp
 from backprop_manual.distributed.layouts import chunk
 
 
@@ -107,6 +107,12 @@ MISTAKES = {
         "shape",
     ),
     "summed-instead-of-averaged": (data_parallel, dp_summed, ("w", 0), "MISMATCH"),
+    "dgamma-dbeta-not-all-reduced": (
+        sp_layernorm,
+        partial(sp_layernorm.sharded, backward=partial(sp_layernorm.backward, reduce=torch.clone)),
+        ("gamma", 0),
+        "MISMATCH",
+    ),
     "averaged-twice": (data_parallel, dp_averaged_twice, ("w", 0), "MISMATCH"),
 }
 

@@ -9,7 +9,7 @@ from torch.distributed.tensor import Shard
 
 from backprop_manual.check import ChainUsageError
 from backprop_manual.distributed import RankFailure, verify_distributed
-from backprop_manual.distributed.derivations import data_parallel, tp_mlp
+from backprop_manual.distributed.derivations import data_parallel, sp_layernorm, tp_mlp
 from backprop_manual.distributed.ranks import PRELOAD, START
 from tests.distributed import planted
 
@@ -17,6 +17,7 @@ pytestmark = pytest.mark.distributed
 
 SHIPPED = {"tp-mlp": (tp_mlp, tp_mlp.sharded), "tp-mlp-by-hand": (tp_mlp, tp_mlp.sharded_by_hand)}
 SHIPPED["data-parallel"] = (data_parallel, data_parallel.sharded)
+SHIPPED["sp-layernorm"] = (sp_layernorm, sp_layernorm.sharded)
 
 
 @pytest.mark.parametrize(

@@ -20,4 +20,9 @@ DISTRIBUTED: dict[str, tuple[str, str, str]] = {
         "sharded",
         "data parallel: a slice of the batch per rank, the global mean's gradient averaged as DDP does (distributed)",
     ),
+    "sp-layernorm": (
+        "backprop_manual.distributed.derivations.sp_layernorm",
+        "sharded",
+        "sequence-parallel LayerNorm: a slice of the sequence per rank, dγ and dβ all-reduced (distributed)",
+    ),
 }
