@@ -65,7 +65,7 @@ def run_verify(args) -> int:
     world_size = args.world_size or DEFAULT_WORLD_SIZE
     print(
         f"backprop_manual: every rank's sharded gradients vs autograd on the unsharded reference, in chain order; "
-        f"derivation {args.derivation}: {description}; {world_size} ranks, gloo on cpu"
+        f"derivation {args.derivation}: {description}; {world_size} rank{'s' if world_size > 1 else ''}, gloo on cpu"
     )
     try:
         report = verify_distributed(module.reference, sharded, getattr(module, "layouts", None), world_size)

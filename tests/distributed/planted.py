@@ -6,7 +6,7 @@ import torch
 import torch.distributed as dist
 from torch.distributed.tensor import Shard
 
-from backprop_manual.distributed.derivations import data_parallel, sp_layernorm, tp_mlp
+from backprop_manual.distributed.derivations import data_parallel, ring_attention, sp_layernorm, tp_mlp
 from backprop_manual.distributed.layouts import chunk
 
 
@@ -85,6 +85,24 @@ def raises_on_rank_1(fwd, **kwargs):
     return tp_mlp.backward(fwd, **kwargs)
 
 
+def ring_off_by_one(r, t, W):
+    """the block rank r believes it holds at step t: one ahead of the one it has"""
+    return (r - t + 1) % W
+
+
+def mask_on_wrong_block(s, r, j):
+    """the causal triangle applied to the blocks before the diagonal instead of the diagonal block itself"""
+    if j > r:
+        return torch.full_like(s, -torch.inf)
+    if j < r:
+        return s.masked_fill(torch.ones_like(s, dtype=torch.bool).triu(1), -torch.inf)
+    return s
+
+
+def ring(**mistake):
+    return partial(ring_attention.sharded, backward=partial(ring_attention.backward, **mistake))
+
+
 MISTAKES = {
     # name: (the derivation, its sharded with the mistake, the (name, rank) to blame, its status)
     "copy-backward-without-all-reduce": (
@@ -113,6 +131,10 @@ MISTAKES = {
         ("gamma", 0),
         "MISMATCH",
     ),
+    # rank 0's dV_0 misses the contribution of rank 1's queries, at the last step (W = 2): only rank 0's shard
+    "ring-missing-block": (ring_attention, ring(skip_step=1), ("v", 0), "MISMATCH"),
+    "ring-off-by-one-block-order": (ring_attention, ring(order=ring_off_by_one), ("v", 0), "MISMATCH"),
+    "ring-causal-mask-on-wrong-block": (ring_attention, ring(mask=mask_on_wrong_block), ("v", 0), "MISMATCH"),
     "averaged-twice": (data_parallel, dp_averaged_twice, ("w", 0), "MISMATCH"),
 }
 

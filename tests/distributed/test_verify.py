@@ -9,7 +9,7 @@ from torch.distributed.tensor import Shard
 
 from backprop_manual.check import ChainUsageError
 from backprop_manual.distributed import RankFailure, verify_distributed
-from backprop_manual.distributed.derivations import data_parallel, sp_layernorm, tp_mlp
+from backprop_manual.distributed.derivations import data_parallel, ring_attention, sp_layernorm, tp_mlp
 from backprop_manual.distributed.ranks import PRELOAD, START
 from tests.distributed import planted
 
@@ -18,6 +18,7 @@ pytestmark = pytest.mark.distributed
 SHIPPED = {"tp-mlp": (tp_mlp, tp_mlp.sharded), "tp-mlp-by-hand": (tp_mlp, tp_mlp.sharded_by_hand)}
 SHIPPED["data-parallel"] = (data_parallel, data_parallel.sharded)
 SHIPPED["sp-layernorm"] = (sp_layernorm, sp_layernorm.sharded)
+SHIPPED["ring-attention"] = (ring_attention, ring_attention.sharded)
 
 
 @pytest.mark.parametrize(
@@ -112,3 +113,11 @@ def test_inside_a_process_group_already_up_every_rank_reaches_the_same_verdict(t
         planted.own_launcher, args=(2, str(tmp_path), sharded), nprocs=2, start_method=START
     )
     assert [torch.load(tmp_path / f"verdict{r}.pt") for r in range(2)] == [expected, expected]
+
+
+def test_a_missing_ring_block_is_blamed_on_the_shards_it_should_have_reached_and_no_others():
+    """W = 2, the last step skipped: rank 1 leaves out K/V block 0, so rank 1's dQ and rank 0's dK, dV are wrong."""
+    module, sharded, _, _ = planted.MISTAKES["ring-missing-block"]
+    report = verify_distributed(module.reference, sharded, module.layouts)
+    wrong = {(r, row.name) for r, chain in enumerate(report.chains) for row in chain.rows if not row.ok}
+    assert wrong == {(0, "k"), (0, "v"), (1, "q")}, report.message()

@@ -25,4 +25,9 @@ DISTRIBUTED: dict[str, tuple[str, str, str]] = {
         "sharded",
         "sequence-parallel LayerNorm: a slice of the sequence per rank, dγ and dβ all-reduced (distributed)",
     ),
+    "ring-attention": (
+        "backprop_manual.distributed.derivations.ring_attention",
+        "sharded",
+        "causal ring attention: K/V blocks and their dK/dV passed round the ring, batch_isend_irecv (distributed)",
+    ),
 }
