@@ -84,7 +84,10 @@ class DistributedReport:
         elif first.stage == "gradient":
             where = "the ranks' sum (Partial)" if first.rank == ALL else f"rank {first.rank} of {self.world_size}"
             chain = self.chains[0 if first.rank == ALL else first.rank]
-            head = f"{where}: {chain.message().splitlines()[0]}"
+            lines = chain.message().splitlines()
+            head = f"{where}: " + "\n".join(
+                lines[: next(i for i, x in enumerate(lines) if x.startswith("  gradient "))]
+            )
         else:
             head = f"{first.name} on rank {first.rank}: the {first.stage} is {first.status}: {first.problem}"
         parts = [f"{head}\n  world size {self.world_size}; gradients' layouts: {layout}"]

@@ -97,3 +97,14 @@ def test_a_users_file_defining_reference_sharded_and_layouts(tmp_path, capsys, e
 def test_an_option_that_does_not_apply_is_exit_2(capsys, argv, expected):
     assert main(argv) == 2
     assert expected in capsys.readouterr().err
+
+
+def test_a_bug_of_the_tool_inside_a_rank_is_exit_3_never_1_or_2(monkeypatch, capsys):
+    from backprop_manual.distributed import ToolBug, verify
+
+    def broken(*args, **kwargs):
+        raise ToolBug("internal error in rank 1: Traceback ...")
+
+    monkeypatch.setattr(verify, "verify_distributed", broken)
+    assert main(["verify", "--derivation", "tp-mlp"]) == 3
+    assert "internal error: ToolBug: internal error in rank 1" in capsys.readouterr().err

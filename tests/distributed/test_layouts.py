@@ -1,6 +1,8 @@
 """layouts.py and report.judge without ranks: chunks (uneven, empty), a rank's view, blame on a Shard or Partial row.
 No process is started here: these run in the default suite."""
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 from torch.distributed.tensor import Partial, Replicate, Shard
@@ -8,6 +10,7 @@ from torch.distributed.tensor import Partial, Replicate, Shard
 from backprop_manual.check import verify_chain
 from backprop_manual.distributed.derivations import tp_mlp
 from backprop_manual.distributed.layouts import ALL, bounds, chunk, view
+from backprop_manual.distributed.ranks import RankFailure, ToolBug, _collect
 from backprop_manual.distributed.report import _returning, judge
 
 
@@ -86,3 +89,20 @@ def test_a_wrong_summand_of_a_partial_gradient_is_blamed_on_all_ranks():
     assert (first.name, first.rank) == ("x", ALL)
     fine = judge(forward, params, inputs, layouts, results(2, lambda r, g: g.update(x=g["x"] / 2)))
     assert fine.ok, fine.message()
+
+
+@pytest.mark.parametrize(
+    ("status", "raised", "message"),
+    [
+        pytest.param("bug", ToolBug, "internal error in rank 0: Traceback", id="bug"),
+        pytest.param("raised", RankFailure, "rank 0 raised: the backward raised ValueError", id="raised"),
+    ],
+)
+def test_what_a_rank_reports_becomes_exit_3_for_a_bug_of_ours_and_a_rank_failure_for_the_users(
+    tmp_path, status, raised, message
+):
+    detail = "Traceback ..." if status == "bug" else "the backward raised ValueError: x"
+    torch.save({"status": status, "detail": detail}, tmp_path / "rank0.pt")
+    (tmp_path / "rank0.started").touch()
+    with pytest.raises(raised, match=message):
+        _collect(SimpleNamespace(processes=[]), tmp_path, 1, timeout=5)

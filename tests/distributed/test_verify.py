@@ -42,6 +42,7 @@ def test_planted_mistake_is_blamed_on_its_name_and_rank(mistake):
     assert first is not None, report.message()
     assert (first.name, first.rank, first.stage, first.status) == (name, rank, "gradient", status), report.message()
     assert report.message().startswith(f"rank {rank} of 2: {name} (delta_J_delta_{name}, ")
+    assert "\n  witness: " in report.message()
     with pytest.raises(AssertionError, match=f"rank {rank} of 2: {name} "):
         report.assert_ok()
 
