@@ -188,6 +188,12 @@ def spawn(sharded: Callable, world_size: int, timeout: float) -> list[dict]:
     FileStore in a temporary folder (no port: safe beside pytest-xdist). A rank that raises, breaks the contract,
     dies, or is still running `timeout` seconds after the ranks started ends the run with a RankFailure naming it;
     the others are killed."""
+    main_file = getattr(sys.modules["__main__"], "__file__", None)
+    if main_file and not os.path.exists(main_file):  # python reading stdin: '<stdin>'
+        raise ChainUsageError(
+            f"the ranks start by importing this program's main file, and {main_file} is none: put the call to "
+            "verify_distributed in a .py file (or a notebook, or python -c) and run that"
+        )
     payload = pickle.dumps(sharded)
     if START == "forkserver":
         mp.set_forkserver_preload(PRELOAD)  # read when the server starts: the first run of this process
