@@ -33,7 +33,7 @@ LOOPBACK = "lo0" if sys.platform == "darwin" else "lo"
 # forks every rank from it, so only the first run of a process pays torch's import (2-3 s per rank here, 6-10 s on
 # a loaded machine); spawn where forkserver does not exist (Windows).
 START = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
-PRELOAD = ["torch", "torch.distributed", "torch.distributed.tensor", "backprop_manual.distributed"]
+PRELOAD = ["__main__", "torch", "torch.distributed", "torch.distributed.tensor", "backprop_manual.distributed"]
 GRACE_S = 30  # gloo's own timeout is the run's plus this: the parent's deadline, which names the rank, comes first
 STARTUP_S = 300  # the ranks' start (the forkserver's first import of torch, the rendezvous): not the user's timeout
 
