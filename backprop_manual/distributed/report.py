@@ -88,8 +88,11 @@ class DistributedReport:
             head = f"{where}: " + "\n".join(
                 lines[: next(i for i, x in enumerate(lines) if x.startswith("  gradient "))]
             )
+        elif first.stage == "parameter":
+            head = f"{first.name} on rank {first.rank}: {first.status} (before any gradient): {first.problem}"
         else:
-            head = f"{first.name} on rank {first.rank}: the {first.stage} is {first.status}: {first.problem}"
+            where = "the ranks' sum (Partial)" if first.rank == ALL else f"rank {first.rank}"
+            head = f"{first.name} on {where}: the forward value disagrees (before any gradient): {first.problem}"
         parts = [f"{head}\n  world size {self.world_size}; gradients' layouts: {layout}"]
         for r, chain in enumerate(self.chains):
             mine = [h for h in self.held if h.rank in (r, ALL)]
@@ -112,7 +115,7 @@ def _held(name: str, kind: str, rank, layout: str, got, want: torch.Tensor) -> H
         shape = list(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
         return Held(name, rank, kind, layout, bad, f"rank {rank} holds {shape}, its view is {list(want.shape)}")
     try:
-        torch.testing.assert_close(got.to(want.dtype), want)
+        torch.testing.assert_close(got, want)  # shape, dtype, device, then values within the dtype's default
     except AssertionError as e:
         text = " ".join(line.strip() for line in str(e).splitlines() if line.strip())
         return Held(
@@ -143,15 +146,15 @@ def judge(
         if name == LOSS and isinstance(layout, Partial):  # the ranks' J's sum to the reference's J
             got = [res["forward"].get(LOSS) for res in results]
             total = None if any(g is None for g in got) else torch.stack([g.reshape(()) for g in got]).sum()
-            checks.append(_held(LOSS, "forward value", ALL, "Partial()", total, values[LOSS].reshape(())))
+            checks.append(_held(LOSS, "forward value", ALL, "Partial()", total, values[LOSS].reshape(())))  # "all"
             continue
         for r, res in enumerate(results):
             want = chunk(values[name], layout, r, world) if isinstance(layout, Shard) else values[name]
             checks.append(_held(name, "forward value", r, describe(layout), res["forward"].get(name), want))
     chains = []
+    names = {k for res in results for k in res["gradients"]}
     for r in range(world):
         mine = {}
-        names = {k for res in results for k in res["gradients"]}
         for name in names:
             local = [res["gradients"].get(name) for res in results]
             got = view(name, placement_of(layouts, name), local, full.get(name, local[r]), r)

@@ -9,6 +9,7 @@ report.judge compares every rank's view with the reference through verify_chain,
 
 from collections.abc import Callable, Mapping
 
+import torch
 import torch.distributed as dist
 from torch.distributed.tensor.placement_types import Placement
 
@@ -34,10 +35,12 @@ def verify_distributed(
     layouts = check_layouts(layouts)
     if isinstance(world_size, bool) or not isinstance(world_size, int) or world_size < 1:
         raise ChainUsageError(f"world_size must be a whole number of at least 1, not {world_size!r}")
-    got = reference()
+    got = _users("reference()", reference)
     if not (isinstance(got, tuple | list) and len(got) == 3):
         raise ChainUsageError("reference() must return (forward, params, inputs), as verify_chain takes them")
     forward, params, inputs = got
+    with torch.no_grad():  # once here, so that its own exceptions are the user's (exit 2), not taken for ours
+        _users("the reference's forward", forward, **params, **(inputs or {}))
     if dist.is_available() and dist.is_initialized():
         results = in_group(sharded)
         failed = next(((r, res) for r, res in enumerate(results) if res["status"] != "ok"), None)
@@ -46,3 +49,12 @@ def verify_distributed(
     else:
         results = spawn(sharded, world_size, timeout)
     return judge(forward, params, dict(inputs or {}), layouts, results)
+
+
+def _users(what: str, fn: Callable, *args, **kwargs):
+    try:
+        return fn(*args, **kwargs)
+    except Exception as e:
+        raise ChainUsageError(
+            f"{what} raised {type(e).__name__}: {str(e).strip().splitlines()[0] if str(e) else ''}"
+        ) from e

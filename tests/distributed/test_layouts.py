@@ -106,3 +106,15 @@ def test_what_a_rank_reports_becomes_exit_3_for_a_bug_of_ours_and_a_rank_failure
     (tmp_path / "rank0.started").touch()
     with pytest.raises(raised, match=message):
         _collect(SimpleNamespace(processes=[]), tmp_path, 1, timeout=5)
+
+
+def broken_reference():
+    raise KeyError("W1")
+
+
+def test_a_reference_that_raises_is_a_usage_error_naming_it_before_any_rank_starts():
+    from backprop_manual.check import ChainUsageError
+    from backprop_manual.distributed import verify_distributed
+
+    with pytest.raises(ChainUsageError, match=r"reference\(\) raised KeyError: 'W1'"):
+        verify_distributed(broken_reference, tp_mlp.sharded, tp_mlp.layouts)

@@ -55,13 +55,14 @@ def test_a_wrong_shard_is_its_own_status_before_any_gradient():
     report = verify_distributed(tp_mlp.reference, planted.tp_W1_neighbours_shard, tp_mlp.layouts)
     first = report.first_divergence
     assert (first.name, first.rank, first.stage, first.status) == ("W1", 0, "parameter", "wrong shard")
-    assert report.message().startswith("W1 on rank 0: the parameter is wrong shard: rank 0's parameter W1 is not its")
+    assert report.message().startswith("W1 on rank 0: wrong shard (before any gradient): rank 0's parameter W1 is not")
 
 
 def test_ranks_whose_J_do_not_sum_to_the_reference_J_are_blamed_on_the_loss_of_all_ranks():
     report = verify_distributed(data_parallel.reference, planted.dp_local_mean_loss, data_parallel.layouts)
     first = report.first_divergence
     assert (first.name, first.rank, first.stage, first.status) == ("loss", "all", "forward value", "MISMATCH")
+    assert report.message().startswith("loss on the ranks' sum (Partial): the forward value disagrees (before any")
 
 
 def test_a_rank_that_raises_ends_the_run_naming_it():
