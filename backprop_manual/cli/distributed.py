@@ -42,7 +42,7 @@ def load(spec: str):
     unique = f"backprop_manual_user_distributed_{next(_unique)}"
     module_spec = importlib.util.spec_from_file_location(unique, spec)
     module = importlib.util.module_from_spec(module_spec)
-    sys.modules[unique] = module  # the ranks import sharded by this name (ranks._preload)
+    sys.modules[unique] = module  # the ranks import sharded by this name (launcher._preload)
     try:
         module_spec.loader.exec_module(module)
     except (Exception, SystemExit) as e:

@@ -1,9 +1,10 @@
 """Sharded layers' hand-written backward passes, verified per rank on torch.distributed (gloo on CPU).
 
 verify_distributed(reference, sharded, layouts=, world_size=2) -> DistributedReport (.ok, .first_divergence with
-.name and .rank, .assert_ok(), .message()). verify.py (the entry), ranks.py (what each rank runs; spawn or a group
-already up), layouts.py (Shard, Replicate, Partial: a rank's view of a full tensor), report.py (the verdict, the
-table per rank); derivations/ the shipped ones (tensor-parallel MLP, data parallel).
+.name and .rank, .assert_ok(), .message()). verify.py (the entry), ranks.py (what each rank runs and sends back;
+in a group already up), launcher.py (the ranks as processes the tool starts), layouts.py (Shard, Replicate,
+Partial: a rank's view of a full tensor), report.py (the verdict, the table per rank); derivations/ the shipped
+ones (tensor-parallel MLP, data parallel, sequence-parallel LayerNorm, ring attention).
 The names are imported on first use: torch.distributed.tensor alone takes 0.5-3 s to import, which `import
 backprop_manual` and every backprop-manual command that is not distributed should not pay.
 """

@@ -3,7 +3,7 @@
     reference() -> (forward, params, inputs)                       one process, full tensors (verify_chain's contract)
     sharded(rank, world_size) -> (forward, backward | None, params, inputs)   inside each rank, the group up
     layouts = {name: Shard(d) | Replicate() | Partial()}           each gradient's placement (default Replicate())
-The ranks run as processes the tool starts (ranks.spawn), or, when a process group is already up (torchrun), in it;
+The ranks run as processes the tool starts (launcher.spawn), or, when a process group is already up (torchrun), in it;
 report.judge compares every rank's view with the reference through verify_chain, in chain order.
 """
 
@@ -14,8 +14,9 @@ import torch.distributed as dist
 from torch.distributed.tensor.placement_types import Placement
 
 from backprop_manual.check import ChainUsageError
+from backprop_manual.distributed.launcher import spawn
 from backprop_manual.distributed.layouts import check_layouts
-from backprop_manual.distributed.ranks import RankFailure, check_function, in_group, spawn
+from backprop_manual.distributed.ranks import RankFailure, check_function, in_group
 from backprop_manual.distributed.report import DistributedReport, judge
 
 TIMEOUT_S = 60.0  # a spawn costs 2-3 s here and the shipped derivations a fraction of a second: a hang, not a load

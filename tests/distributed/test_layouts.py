@@ -9,8 +9,9 @@ from torch.distributed.tensor import Partial, Replicate, Shard
 
 from backprop_manual.check import verify_chain
 from backprop_manual.distributed.derivations import tp_mlp
+from backprop_manual.distributed.launcher import _collect
 from backprop_manual.distributed.layouts import ALL, bounds, chunk, view
-from backprop_manual.distributed.ranks import RankFailure, ToolBug, _collect
+from backprop_manual.distributed.ranks import RankFailure, ToolBug
 from backprop_manual.distributed.report import _returning, judge
 
 

@@ -10,7 +10,7 @@ from torch.distributed.tensor import Shard
 from backprop_manual.check import ChainUsageError
 from backprop_manual.distributed import RankFailure, verify_distributed
 from backprop_manual.distributed.derivations import data_parallel, ring_attention, sp_layernorm, tp_mlp
-from backprop_manual.distributed.ranks import PRELOAD, START
+from backprop_manual.distributed.launcher import PRELOAD, START
 from tests.distributed import planted
 
 pytestmark = pytest.mark.distributed
