@@ -34,6 +34,7 @@ LOOPBACK = "lo0" if sys.platform == "darwin" else "lo"
 START = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
 PRELOAD = ["__main__", "torch", "torch.distributed", "torch.distributed.tensor", "backprop_manual.distributed.verify"]
 GRACE_S = 30  # gloo's own timeout is the run's plus this: the parent's deadline, which names the rank, comes first
+FAILURE_GRACE_S = 0.5  # after a rank fails, how long the others may take to report theirs (the lowest is named)
 STARTUP_S = 300  # the ranks' start (the forkserver's first import of torch, the rendezvous): not the user's timeout
 
 
@@ -116,8 +117,8 @@ def spawn(sharded: Callable, world_size: int, timeout: float) -> list[dict]:
 
 def _collect(ctx, folder: Path, world_size: int, timeout: float) -> list[dict]:
     results: dict[int, dict] = {}
-    deadline, start_deadline = None, time.monotonic() + STARTUP_S
-    while len(results) < world_size:
+    deadline, start_deadline, failed_at = None, time.monotonic() + STARTUP_S, None
+    while True:
         if deadline is None and all((folder / f"rank{r}.started").exists() for r in range(world_size)):
             deadline = time.monotonic() + timeout
         if deadline is None and time.monotonic() > start_deadline:
@@ -128,12 +129,25 @@ def _collect(ctx, folder: Path, world_size: int, timeout: float) -> list[dict]:
                 results[r] = torch.load(f, weights_only=False)
                 if results[r]["status"] == "bug":
                     raise ToolBug(f"internal error in rank {r}: {results[r]['detail']}")
-                if results[r]["status"] != "ok":
-                    raise RankFailure(r, results[r]["status"], results[r]["detail"])
-        for r, p in enumerate(ctx.processes):
-            if r not in results and not p.is_alive() and not (folder / f"rank{r}.pt").exists():
-                raise RankFailure(r, "died", f"exit code {p.exitcode} before reporting a result (os._exit, a signal?)")
-        if len(results) < world_size and deadline is not None and time.monotonic() > deadline:
+        failed = [r for r in sorted(results) if results[r]["status"] != "ok"]
+        dead = [
+            r for r, p in enumerate(ctx.processes) if r not in results and not p.is_alive() and not _reported(folder, r)
+        ]
+        if failed and failed_at is None:
+            failed_at = time.monotonic()
+        # A failure: the others have FAILURE_GRACE_S to report theirs, so that the lowest failing rank is named
+        # whichever finished first (the others may wait in a collective for the one that failed: not named).
+        if failed and (len(results) == world_size or time.monotonic() > failed_at + FAILURE_GRACE_S):
+            r = failed[0]
+            raise RankFailure(r, results[r]["status"], results[r]["detail"])
+        if dead and not failed:
+            p = ctx.processes[dead[0]]
+            raise RankFailure(
+                dead[0], "died", f"exit code {p.exitcode} before reporting a result (os._exit, a signal?)"
+            )
+        if len(results) == world_size:
+            return [results[r] for r in range(world_size)]
+        if not failed and deadline is not None and time.monotonic() > deadline:
             late = [r for r in range(world_size) if r not in results]
             raise RankFailure(
                 late[0],
@@ -142,4 +156,7 @@ def _collect(ctx, folder: Path, world_size: int, timeout: float) -> list[dict]:
                 f"entered?); rank{'s' if len(late) > 1 else ''} {', '.join(map(str, late))} killed",
             )
         time.sleep(0.02)
-    return [results[r] for r in range(world_size)]
+
+
+def _reported(folder: Path, rank: int) -> bool:
+    return (folder / f"rank{rank}.pt").exists()
