@@ -114,8 +114,10 @@ def broken_reference():
 
 
 def test_a_reference_that_raises_is_a_usage_error_naming_it_before_any_rank_starts():
+    import backprop_manual
     from backprop_manual.check import ChainUsageError
     from backprop_manual.distributed import verify_distributed
 
+    assert backprop_manual.verify_distributed is verify_distributed and "verify_distributed" in backprop_manual.__all__
     with pytest.raises(ChainUsageError, match=r"reference\(\) raised KeyError: 'W1'"):
         verify_distributed(broken_reference, tp_mlp.sharded, tp_mlp.layouts)
