@@ -12,6 +12,9 @@ Any derivation (backprop_manual.check)
                                                      non-contiguous inputs tried
     ChainReport, TrainingReport, FunctionReport      .ok, .first_divergence, .message(), .table(), .assert_ok()
     ChainUsageError                                  a forward or backward that breaks the contract
+Sharded layers on torch.distributed (backprop_manual.distributed, imported on first use)
+    verify_distributed(reference, sharded, layouts=, world_size=2)  every rank's gradients vs its view of autograd's
+                                                     on the unsharded reference, chain order; .first_divergence.rank
 The lesson's neuron: z = w·x + b,  sigma = sigmoid(z),  J = (sigma - y)^2 (backprop_manual.neuron)
     linear_fn, activation_fn, cost_fn                z, sigma, J
     delta_J_delta_sigma, delta_sigma_delta_z (alias delta_sigma_delta), delta_z_delta_w, delta_z_delta_b
@@ -43,6 +46,16 @@ from backprop_manual.neuron.local_derivatives import (
 from backprop_manual.neuron.loop import Descent, gradient_descent
 from backprop_manual.neuron.passes import CHAIN, Forward, Gradients, backward, forward, gradients
 
+
+def __getattr__(name: str):
+    """verify_distributed on first use: torch.distributed.tensor is slow to import (backprop_manual/distributed)."""
+    if name == "verify_distributed":
+        from backprop_manual.distributed import verify_distributed
+
+        return verify_distributed
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "CHAIN",
     "ChainReport",
@@ -70,6 +83,7 @@ __all__ = [
     "load_cell_data",
     "nn_sgd_descent",
     "verify_chain",
+    "verify_distributed",
     "verify_function",
     "verify_gradients",
     "verify_training",

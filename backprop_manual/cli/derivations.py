@@ -22,10 +22,12 @@ from pathlib import Path
 import torch
 
 from backprop_manual.check import ChainReport, ChainUsageError, TrainingReport, verify_chain, verify_training
+from backprop_manual.cli import distributed
 from backprop_manual.cli.commands import ANY_DTYPE, DTYPES, UsageError, check_output, devices
 from backprop_manual.cli.verdict import write
 from backprop_manual.derivations import SHIPPED
 from backprop_manual.derivations.batch_form import batch_form
+from backprop_manual.distributed.derivations import DISTRIBUTED
 
 DEFAULT_LR = 0.1  # when neither --lr nor the module's LR says
 # The --json document's layout (docs/cli.md), raised when a key changes meaning or goes away. 1: ok and gradients_ok
@@ -185,6 +187,10 @@ def describe(d: Derivation, args: argparse.Namespace, lr: float, lr_from: str) -
 
 
 def run_verify(args: argparse.Namespace) -> int:
+    if distributed.wanted(args.derivation):  # reference, sharded, layouts: ranks on gloo (cli/distributed.py)
+        return distributed.run_verify(args)
+    if getattr(args, "world_size", None) is not None:
+        raise UsageError(f"--world-size applies to a distributed derivation, not to {args.derivation}")
     on = devices(args.device)
     check_output(args.json, "--json")
     d = load(args.derivation)
@@ -264,6 +270,8 @@ def verdict(args, d: Derivation, on: list[str], lr: float, lr_from: str, runs: l
 
 
 def run_train(args: argparse.Namespace) -> int:
+    if distributed.wanted(args.derivation):
+        raise UsageError(f"{args.derivation} is a distributed derivation: backprop-manual verify checks it, not train")
     (device,) = devices(args.device)
     d = load(args.derivation)
     lr, lr_from = learning_rate(args, d)
@@ -295,7 +303,9 @@ def cost(d: Derivation, params: dict, inputs: dict) -> float:
 
 def run_list(args: argparse.Namespace) -> int:
     """`backprop-manual derivations`: the shipped ones, one a line, the name then what it is."""
-    width = max(map(len, SHIPPED))
+    width = max(map(len, [*SHIPPED, *DISTRIBUTED]))
     for name, (_, description) in SHIPPED.items():
+        print(f"{name:<{width}}  {description}")
+    for name, (_, _, description) in DISTRIBUTED.items():
         print(f"{name:<{width}}  {description}")
     return 0

@@ -163,6 +163,8 @@ def settle(args: argparse.Namespace) -> None:
             f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} to the lesson's neuron on a CSV, not to "
             f"--derivation {derivation}: its example(dtype, device) gives the parameters and the data"
         )
+    if getattr(args, "world_size", None) is not None and derivation is None:
+        raise UsageError("--world-size applies to a distributed derivation (--derivation tp-mlp, ...), not the neuron")
     for k, v in list(vars(args).items()):
         if v is NOT_GIVEN:
             setattr(args, k, NEURON_DEFAULTS[k] if derivation is None else None)
@@ -217,6 +219,9 @@ def parser() -> argparse.ArgumentParser:
         default=NOT_GIVEN,
         metavar="N|all",
         help=f"rows from the top of the CSV the trajectory trains on (default {SAMPLES_CAP})",
+    )
+    v.add_argument(
+        "--world-size", type=positive_int, metavar="N", help="ranks for a distributed derivation (default 2)"
     )
     v.set_defaults(run=run_verify)
     t = sub.add_parser(

@@ -18,6 +18,7 @@ import torch
 from backprop_manual.check import verify_chain
 from backprop_manual.cli.main import main
 from backprop_manual.derivations import SHIPPED
+from backprop_manual.distributed.derivations import DISTRIBUTED
 
 MINE = '''"""z = X w + b;  sigma = sigmoid(z);  J = mean (sigma - y)^2"""
 import torch
@@ -406,8 +407,8 @@ def test_each_shipped_derivation_verifies_by_name(capsys, name):
 def test_derivations_lists_the_shipped_ones_name_first(capsys):
     assert main(["derivations"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert [line.split()[0] for line in lines] == list(SHIPPED)
-    for line, (name, (_, description)) in zip(lines, SHIPPED.items(), strict=True):
+    assert [line.split()[0] for line in lines] == [*SHIPPED, *DISTRIBUTED]  # tests/distributed/test_cli.py: the latter
+    for line, (name, (_, description)) in zip(lines[: len(SHIPPED)], SHIPPED.items(), strict=True):
         assert line.removeprefix(name).strip() == description
 
 
@@ -417,4 +418,4 @@ def test_the_console_script_lists_the_derivations():
         pytest.skip(f"no console script at {script}: pip install -e . installs it")
     run = subprocess.run([str(script), "derivations"], capture_output=True, text=True, timeout=120)
     assert (run.returncode, run.stderr) == (0, ""), run.stderr
-    assert [line.split()[0] for line in run.stdout.splitlines()] == list(SHIPPED)
+    assert [line.split()[0] for line in run.stdout.splitlines()] == [*SHIPPED, *DISTRIBUTED]
