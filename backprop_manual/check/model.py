@@ -20,7 +20,7 @@ tensors, bit for bit), so the forward's rounding is common to both sides and mus
 The values the hand backward is handed (the forward's results, the parameters, the inputs) are themselves rounded,
 and a correct backward may use ones autograd's does not (σ where autograd differentiates logsigmoid(z) from z: then
 σ − y cancels in the hand formula only). So s_i also takes the spread of the backward's own result when each value
-it is handed is moved by ±1 ULP (given_values_spread): the rounding of its inputs carried through its formula. An
+it is handed is moved by ±½ ULP (given_values_spread), the most rounding moved it: carried through its formula. An
 O(1) slip is not excused by it: that would take a formula whose conditioning is 1/ε.
 Why the sign ±1 and not a uniform fraction: a rounding error is at most ½ ULP, so a full ULP of either sign
 over-estimates it, and the max over DRAWS draws is then an upper estimate rather than a typical one (a single
@@ -97,6 +97,13 @@ class RandomRounding(TorchDispatchMode):
         # of the kink it is on, an O(1) change that no rounding of a computed 0 makes)
         return torch.where(torch.isfinite(t) & (t != 0), t + step, t)
 
+    def _shifted(self, t):
+        """t ± ε·max(|t|, 1): a value in the log domain, rounded relatively itself (ε|t|), whose exp the operation
+        rounds relatively (ε absolutely in t)."""
+        r = torch.randint(0, 2, t.shape, generator=self.generator, device=t.device, dtype=torch.int8)
+        step = (r.to(t.dtype) * 2 - 1) * torch.finfo(t.dtype).eps * t.abs().clamp(min=1)
+        return torch.where(torch.isfinite(t), t + step, t)
+
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         schema = func._schema
@@ -116,6 +123,8 @@ class RandomRounding(TorchDispatchMode):
         if reduced is not None and reduced[1] > 1:
             i, k = reduced
             noisy[i] = self._noisy(args[i], k**0.5)
+        if name == "_log_softmax_backward_data":  # its `output` is log p: the kernel's exp(log p) rounds p by ε
+            noisy[1] = self._shifted(args[1])  # relatively, which log p moved by ±ε·|log p| does not show near p = 1
         out = func(*noisy, **tree_map(self._noisy, kwargs))
         return tree_map(self._noisy, out)
 
@@ -148,14 +157,14 @@ def monte_carlo_spread(
 
 
 def _nudged(values, generator: torch.Generator):
-    """Each floating-point tensor of a dict moved by ±1 ULP (as RandomRounding moves an operand), the rest as given."""
+    """Each floating-point tensor of a dict moved by ±½ ULP, the most its rounding moved it, the rest as given."""
     mode = RandomRounding(generator)
-    return {k: mode._noisy(v) if isinstance(v, torch.Tensor) else v for k, v in values.items()}
+    return {k: mode._noisy(v, 0.5) if isinstance(v, torch.Tensor) else v for k, v in values.items()}
 
 
 def given_values_spread(backward, fwd, params, inputs, got, draws: int = DRAWS) -> dict[str, torch.Tensor]:
     """max_k |m^(k) - m| per name: the hand backward `backward(fwd, params, inputs)` again on its values each moved
-    by ±1 ULP, against what it returned (`got`); names whose result is not a floating-point tensor are left out."""
+    by ±½ ULP, against what it returned (`got`); names whose result is not a floating-point tensor are left out."""
     gen = torch.Generator(device=next(iter(params.values())).device).manual_seed(1)
     spread: dict[str, torch.Tensor] = {}
     for _ in range(draws):
