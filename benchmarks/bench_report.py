@@ -3,6 +3,7 @@
     pytest benchmarks --benchmark-json=bench.json
     python -m benchmarks.bench_report bench.json
     python -m benchmarks.bench_report bench.json --output bench.md    # and the sweep's figure, bench-sweep.png
+    (and the verifier's cost, benchmarks/test_bench_verifier.py: its tables and bench-verifier.png)
 
 Per variant: median and IQR in µs per sample (a call's time / the samples it processes), the ratio to the manual
 variant of its table (how many times slower than ours) and the ratios to the two floors: the same loop in plain Python
@@ -11,6 +12,8 @@ extra numba is not installed).
 The hidden-layer sweep (benchmarks/test_bench_sweep.py) gets, per device, its medians per step and each variant's
 time / autograd's at every (N, H), then the crossovers and its targets, and a log-log figure of time against H:
 written to --figure, or beside --output, and linked from the Markdown.
+The verifier's own cost (benchmarks/test_bench_verifier.py) gets its medians and verify_chain / compared work per
+case, the targets' ratios against their bounds, and a log-log figure, to --verifier-figure or beside --output.
 """
 
 import argparse
@@ -53,6 +56,16 @@ SWEEP_TARGETS = [
     ("manual vs autograd, matmul-bound: N ≥ 569, H ≥ 1024", lambda N, H: N >= 569 and H >= 1024, 1.1),
 ]
 
+# the verifier's own cost (benchmarks/test_bench_verifier.py): extra_info["verifier"], the keys it needs, its variants,
+# and issue 17's targets: (target, the most verify_chain / compared work may be)
+VERIFIER = "verifier"
+VERIFIER_KEYS = {"verifier", "case", "variant", "names", "numel"}
+VERIFY, COMPARED = "verify_chain", "compared work"
+VERIFIER_VARIANTS = (VERIFY, COMPARED)
+LAYERNORM = "LayerNorm -> Linear -> GELU, [8, 128, 256]"
+NINJA = "batch-norm MLP (backprop ninja), batch 32"
+VERIFIER_TARGETS = {LAYERNORM: 2.0, NINJA: 3.0}
+
 # (what, numerator: (group, variant), denominator: (group, variant), bound): numerator / denominator per sample, per
 # device; bound is ("≥", at least) or ("≤", at most), or None for a distance stated without a target
 BOUNDS = {"≥": operator.ge, "≤": operator.le}
@@ -88,13 +101,18 @@ def is_sweep(bench: dict) -> bool:
     return info.get("sweep") == SWEEP and SWEEP_KEYS <= info.keys()
 
 
+def is_verifier(bench: dict) -> bool:
+    info = bench.get("extra_info", {})
+    return info.get("verifier") == VERIFIER and VERIFIER_KEYS <= info.keys()
+
+
 def load(path: str | Path) -> dict:
     try:
         with open(path) as f:
             report = json.load(f)
     except (OSError, json.JSONDecodeError) as e:
         raise SystemExit(f"error: cannot read pytest-benchmark JSON from {path}: {e}") from None
-    labelled = [b for b in report.get("benchmarks", []) if is_loop(b) or is_sweep(b)]
+    labelled = [b for b in report.get("benchmarks", []) if is_loop(b) or is_sweep(b) or is_verifier(b)]
     if not labelled:
         raise SystemExit(
             f"error: {path} has no benchmarks from benchmarks/ (run with --benchmark-json, not --benchmark-disable)"
@@ -102,8 +120,9 @@ def load(path: str | Path) -> dict:
     return {**report, "benchmarks": labelled}
 
 
-def render(report: dict, *, figure: str | None = None) -> str:
-    """The Markdown: the machine, the loop's tables and targets, then the sweep's (with a link to its figure)."""
+def render(report: dict, *, figure: str | None = None, verifier_figure: str | None = None) -> str:
+    """The Markdown: the machine, the loop's tables and targets, then the sweep's (with a link to its figure), then
+    the verifier's cost (with a link to its own)."""
     machine = report.get("machine_info", {})
     cpu = machine.get("cpu", {}).get("brand_raw", machine.get("processor", "?"))
     numba = f"numba {report['numba']}, " if "numba" in report else ""  # a JSON from before the machine floor: none
@@ -113,10 +132,13 @@ def render(report: dict, *, figure: str | None = None) -> str:
     ]
     loop = [b for b in report["benchmarks"] if is_loop(b)]
     sweep = [b for b in report["benchmarks"] if is_sweep(b)]
-    if loop or not sweep:
+    verifier = [b for b in report["benchmarks"] if is_verifier(b)]
+    if loop or not (sweep or verifier):
         out += render_loop(loop)
     if sweep:
         out += render_sweep(sweep_medians(sweep), figure=figure, threads=report.get("torch_threads"))
+    if verifier:
+        out += render_verifier(verifier_medians(verifier), figure=verifier_figure)
     return "\n".join(out)
 
 
@@ -434,6 +456,146 @@ def plot_sweep(path: str | Path, medians: Medians):
     return fig
 
 
+# The verifier's own cost: verify_chain against the work it compares, per case
+
+VerifierCases = dict[str, dict]
+
+
+def verifier_medians(benches: list[dict]) -> VerifierCases:
+    """{case: {"names", "numel", "target": None or its name, "verify_chain": median s, "compared work": median s}}"""
+    cases: VerifierCases = {}
+    for b in benches:
+        info = b["extra_info"]
+        case = cases.setdefault(
+            info["case"], {"names": info["names"], "numel": info["numel"], "target": info.get("target")}
+        )
+        case[info["variant"]] = b["stats"]["median"]
+    return cases
+
+
+def verifier_ratio(case: dict) -> float | None:
+    """verify_chain's median / the compared work's; None where either is missing"""
+    mine, work = case.get(VERIFY), case.get(COMPARED)
+    return None if mine is None or work is None else mine / work
+
+
+def render_verifier(cases: VerifierCases, *, figure: str | None = None) -> list[str]:
+    def cell(t):
+        return "–" if t is None else seconds_label(t)
+
+    def ratio(case):
+        r = verifier_ratio(case)
+        return "–" if r is None else f"{times(r)}×"
+
+    out = [
+        "",
+        "## the verifier's own cost: verify_chain against the work it compares",
+        "",
+        "compared work: one forward, autograd's gradient of every named tensor and one call of the hand-written "
+        "backward; medians, float32, CPU.",
+        "",
+    ]
+    if figure:
+        out += [f"![verify_chain / compared work against numel per tensor, log-log, per number of names]({figure})", ""]
+    grid = sorted((c for c in cases.values() if c["target"] is None), key=lambda c: (c["names"], c["numel"]))
+    if grid:
+        out += [
+            "### verifier: an elementwise chain of named tensors",
+            "",
+            "| named tensors | numel per tensor | elements | verify_chain | compared work | ratio |",
+            "|---:|---:|---:|---:|---:|---:|",
+        ]
+        for c in grid:
+            out.append(
+                f"| {c['names']} | {c['numel']:,} | {c['names'] * c['numel']:,} | {cell(c.get(VERIFY))} | "
+                f"{cell(c.get(COMPARED))} | {ratio(c)} |"
+            )
+        out.append("")
+    targets = [c for c in cases.values() if c["target"] is not None]
+    if targets:
+        out += [
+            "### verifier: targets",
+            "",
+            "| derivation | named tensors | elements | verify_chain | compared work | ratio | target | |",
+            "|---|---:|---:|---:|---:|---:|---:|---|",
+        ]
+        for c in sorted(targets, key=lambda c: c["target"]):
+            r, most = verifier_ratio(c), VERIFIER_TARGETS.get(c["target"])
+            verdict = "" if r is None or most is None else "met" if r <= most else "MISSED"
+            bound = "" if most is None else f"≤ {most:g}×"
+            out.append(
+                f"| {c['target']} | {c['names']} | {c['numel']:,} | {cell(c.get(VERIFY))} | {cell(c.get(COMPARED))} "
+                f"| {ratio(c)} | {bound} | {verdict} |"
+            )
+    return out if out[-1] else out[:-1]  # no blank line at the end
+
+
+def verifier_lines(cases: VerifierCases) -> dict[int, tuple[list[int], list[float], list[float], list[float]]]:
+    """{names: (numels, verify_chain medians, compared work medians, ratios)} of the grid, numel ascending: one line
+    per number of named tensors. A case missing either variant is left out, never drawn as 0."""
+    lines: dict[int, tuple[list, list, list, list]] = {}
+    for c in sorted((c for c in cases.values() if c["target"] is None), key=lambda c: (c["names"], c["numel"])):
+        r = verifier_ratio(c)
+        if r is None:
+            continue
+        numels, mine, work, ratios = lines.setdefault(c["names"], ([], [], [], []))
+        numels.append(c["numel"])
+        mine.append(c[VERIFY])
+        work.append(c[COMPARED])
+        ratios.append(r)
+    return lines
+
+
+VERIFIER_COLORS = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple"]  # colour = number of names
+VERIFIER_SIZE = (7.5, 7.2)  # inches: times on top, ratios beneath
+TARGET_MARKERS = ["*", "P"]
+
+
+def plot_verifier(path: str | Path, cases: VerifierCases):
+    """The log-log figure: median times of both variants, and their ratio, against numel per tensor; the targets'
+    cases as single points at their mean numel per named tensor, beside their bounds."""
+    from backprop_manual.cli.plot import figure_class
+
+    Figure = figure_class()
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    lines = verifier_lines(cases)
+    fig = Figure(figsize=VERIFIER_SIZE, layout="constrained")
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[1.2, 1])
+    for i, (names, (numels, mine, work, ratios)) in enumerate(sorted(lines.items())):
+        color = VERIFIER_COLORS[i % len(VERIFIER_COLORS)]
+        top.plot(numels, mine, color=color, marker="o", **LINE, label=f"verify_chain, {names} names")
+        top.plot(numels, work, color=color, marker="o", linestyle=":", **LINE, label=f"compared work, {names} names")
+        bottom.plot(numels, ratios, color=color, marker="o", **LINE, label=f"{names} named tensors")
+    targets = sorted((c for c in cases.values() if c["target"] is not None), key=lambda c: c["target"])
+    for i, c in enumerate(targets):
+        r = verifier_ratio(c)
+        if r is None:
+            continue
+        marker, at = TARGET_MARKERS[i % len(TARGET_MARKERS)], c["numel"] / c["names"]
+        bottom.plot([at], [r], color="black", marker=marker, markersize=9, linestyle="none", label=c["target"])
+        most = VERIFIER_TARGETS.get(c["target"])
+        if most is not None:
+            bottom.axhline(most, color="0.5", linewidth=0.8, linestyle="--")
+            bottom.annotate(f"target ≤ {most:g}×", (at, most), textcoords="offset points", xytext=(4, 3), fontsize=7)
+    for ax in (top, bottom):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.grid(True, which="major", color="0.9", linewidth=0.6)
+        ax.yaxis.set_minor_formatter(NullFormatter())
+        ax.legend(fontsize=LEGEND_FONT, frameon=False)
+    top.yaxis.set_major_formatter(FuncFormatter(seconds_label))
+    top.set_ylabel("median time per call")
+    bottom.axhline(1, color="black", linewidth=0.8)
+    bottom.yaxis.set_major_locator(LogLocator(base=2))
+    bottom.yaxis.set_major_formatter(FuncFormatter(lambda r, _pos: f"{r:g}×"))
+    bottom.set_ylabel("verify_chain ÷ compared work")
+    bottom.set_xlabel("elements per named tensor")
+    fig.suptitle("verify_chain against the work it compares, float32, CPU", fontsize=10)
+    fig.savefig(path, dpi=SWEEP_DPI)
+    return fig
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m benchmarks.bench_report",
@@ -447,6 +609,12 @@ def main(argv: list[str] | None = None) -> int:
         metavar="PNG",
         help="draw the sweep there, log-log, and link it from the Markdown "
         "(default: beside --output as <its stem>-sweep.png; none when printing)",
+    )
+    p.add_argument(
+        "--verifier-figure",
+        metavar="PNG",
+        help="draw the verifier's cost there, log-log, and link it from the Markdown "
+        "(default: beside --output as <its stem>-verifier.png; none when printing)",
     )
     args = p.parse_args(argv)
     report = load(args.json)
@@ -466,7 +634,24 @@ def main(argv: list[str] | None = None) -> int:
         except MatplotlibMissing:
             p.error(f"the sweep's figure needs matplotlib, which is not installed: {INSTALL}")
         link = Path(os.path.relpath(figure, output.parent)).as_posix() if output else figure.as_posix()
-    text = render(report, figure=link)
+    verifier = verifier_medians([b for b in report["benchmarks"] if is_verifier(b)])
+    if args.verifier_figure and not verifier:
+        p.error(f"--verifier-figure: {args.json} has no verifier benchmarks (benchmarks/test_bench_verifier.py)")
+    verifier_figure = Path(args.verifier_figure) if args.verifier_figure else None
+    if verifier_figure is None and output and verifier:
+        verifier_figure = output.with_name(f"{output.stem}-verifier.png")
+    verifier_link = None
+    if verifier_figure:
+        from backprop_manual.cli.plot import INSTALL, MatplotlibMissing
+
+        try:
+            plot_verifier(verifier_figure, verifier)
+        except MatplotlibMissing:
+            p.error(f"the verifier's figure needs matplotlib, which is not installed: {INSTALL}")
+        verifier_link = (
+            Path(os.path.relpath(verifier_figure, output.parent)).as_posix() if output else verifier_figure.as_posix()
+        )
+    text = render(report, figure=link, verifier_figure=verifier_link)
     if output:
         output.write_text(text + "\n")
     else:

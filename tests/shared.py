@@ -29,11 +29,22 @@ def start(dtype: torch.dtype = torch.float64, device: str = "cpu") -> tuple[torc
 EPOCHS, ETA = 20, 1e-4  # the lesson's training run
 
 
-@cache  # each (dtype, device) trains once per process, however many tests read it
 def lesson_training(dtype: torch.dtype = torch.float64, device: str = "cpu") -> tuple[Descent, Descent]:
     """The lesson's run, 20 epochs at eta = 1e-4 from w = 2, b = -2, every step recorded: the hand-derived loop
     (gradient_descent) and torch.nn + MSELoss + SGD (nn_sgd_descent). Read only: shared by every test that needs it."""
+    return lesson_manual(dtype, device), lesson_reference(dtype, device)
+
+
+# Each loop trains once per (dtype, device) and process, on its own: a test that reads only the hand-derived loop's
+# run (tests/variants, tests/neuron/test_lesson.py) does not pay for torch.nn + SGD's, ~4x as slow, in an xdist
+# worker that runs no test of the reference.
+@cache
+def lesson_manual(dtype: torch.dtype = torch.float64, device: str = "cpu") -> Descent:
     data = cell_data(dtype, device)
-    manual = gradient_descent(*start(dtype, device), data.X, data.y, eta=ETA, epochs=EPOCHS, trajectory=True)
-    reference = nn_sgd_descent(*start(dtype, device), data.X, data.y, eta=ETA, epochs=EPOCHS, trajectory=True)
-    return manual, reference
+    return gradient_descent(*start(dtype, device), data.X, data.y, eta=ETA, epochs=EPOCHS, trajectory=True)
+
+
+@cache
+def lesson_reference(dtype: torch.dtype = torch.float64, device: str = "cpu") -> Descent:
+    data = cell_data(dtype, device)
+    return nn_sgd_descent(*start(dtype, device), data.X, data.y, eta=ETA, epochs=EPOCHS, trajectory=True)

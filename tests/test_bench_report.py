@@ -141,7 +141,9 @@ def test_help_names_the_command_shows_the_usage_example_and_the_argument(capsys,
         bench_report.main(["--help"])
     assert exit_.value.code == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "usage: python -m benchmarks.bench_report [-h] [--output MD] [--figure PNG] json"
+    assert lines[0] == (
+        "usage: python -m benchmarks.bench_report [-h] [--output MD] [--figure PNG] [--verifier-figure PNG] json"
+    )
     # the docstring's usage lines keep their own lines and indent
     assert "    pytest benchmarks --benchmark-json=bench.json" in lines
     assert "    python -m benchmarks.bench_report bench.json" in lines

@@ -3,10 +3,12 @@
 Each notebook is one test, id its name (test_notebook_runs[00_lesson]), executed by nbclient, the engine nbmake
 drives, in a fresh kernel with docs/notebooks as its working directory. A module rather than `--nbmake` in addopts:
 addopts would run the notebooks in every pytest call, a single file's, each mutmut mutant's (its selection is a
-list of test files), and the no-outputs check needs a test of its own anyway. Here `pytest` runs them through
-testpaths, `-k notebook` or this file selects them, `-p no:randomly` and xdist's `-n` treat them as any test, and
-the --device/--dtype plugin leaves them alone: they take neither (the lesson is in float64 on the CPU, as it prints
-its figures; the derivations' notebooks call their example at float64 on the CPU).
+list of test files), and the no-outputs check needs a test of its own anyway. Running them is marked `notebooks`,
+which pyproject's addopts deselects: five fresh kernels took 131 s of a 534 s serial run on this loaded 2-core
+machine, so `pytest -m notebooks` runs them as a step of their own (.ci/run, the README); the checks of the committed
+files (listed, no outputs, every erratum pointed out) stay in the default run. `-p no:randomly` and xdist's `-n`
+treat them as any test, and the --device/--dtype plugin leaves them alone: they take neither (the lesson is in
+float64 on the CPU, as it prints its figures; the derivations' notebooks call their example at float64 on the CPU).
 `pytest --nbmake docs/notebooks` also works, the same notebooks run by nbmake itself.
 """
 
@@ -60,6 +62,7 @@ def test_notebook_is_committed_without_outputs(path):
     )
 
 
+@pytest.mark.notebooks
 @by_name(NOTEBOOKS)
 def test_notebook_runs(path):
     nb = nbformat.read(path, as_version=4)

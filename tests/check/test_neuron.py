@@ -14,6 +14,7 @@ from backprop_manual import gradients
 from backprop_manual.check.model import MULTIPLIER
 from backprop_manual.check.neuron import autograd_gradients, compare_intermediate, verify_gradients
 from backprop_manual.check.tolerances import tolerances
+from backprop_manual.neuron.passes import CHAIN
 from tests import shared
 
 CELL_DATA = shared.cell_data()  # float64 on the CPU; the last test moves it to each device and dtype
@@ -223,20 +224,55 @@ POINTS += [  # seeded random points, rounded so that the id says exactly where
 
 @cache
 def all_samples_verified(device, dtype, point):
-    """verify_gradients over all 569 samples at once, computed once per (device, dtype, point) and process: the
-    rows are per sample (no floor or tolerance is shared between samples), so select([i]) gives sample i's own
-    verification, as `backprop-manual verify` computes it in one batch. (A one-element batch can take torch's
-    scalar kernels, 1 ULP away from the vectorized ones: tests/neuron/test_passes.py verifies one-sample inputs.)"""
+    """verify_gradients over all 569 samples at once, computed once per (device, dtype, point) and process, then
+    read by the four cases of its intermediates: the rows are per sample (no floor or tolerance is shared between
+    samples), so a row over the 569 samples passes exactly when each sample's own row would, as
+    `backprop-manual verify` computes it in one batch. (A one-element batch can take torch's scalar kernels, 1 ULP
+    away from the vectorized ones: tests/neuron/test_passes.py verifies one-sample inputs.)"""
     w, b = (torch.tensor(p, dtype=dtype, device=device) for p in point)
     X, y = (t.to(device=device, dtype=dtype) for t in (CELL_DATA.X, CELL_DATA.y))
     return verify_gradients(w, b, X, y, ids=CELL_DATA.ids)
 
 
-@pytest.mark.parametrize("sample", range(len(CELL_DATA.ids)), ids=lambda i: f"sample{CELL_DATA.ids[i]}")
+def intermediate_failure(v, field: str) -> str | None:
+    """None when the intermediate agrees on every sample; else its first divergent sample (id, x, y), how far and
+    against what allowance, then the verification's message: the first intermediate to diverge in chain order (this
+    one or an earlier one), the triage and the whole table."""
+    row = v.report.rows[CHAIN.index(field)]
+    if row.ok:
+        return None
+    if row is v.report.first_divergence:
+        return v.message()
+    return (
+        f"{row.label} ({row.symbol}) diverges at {v.sample(row.at)}, {v.where()}: manual {row.manual:.8g} vs "
+        f"autograd {row.autograd:.8g}, |diff| {abs(row.manual - row.autograd):.3g}, allowed {row.allowance:.3g}"
+        f"{'' if row.status == 'MISMATCH' and not row.close else ' (' + row.problem + ')'}"  # as message() words it
+        f"; an earlier intermediate diverges first:\n{v.message()}"
+    )
+
+
+def test_a_cases_failure_names_its_first_divergent_sample_then_the_table():
+    v = verification(dz_db_is_x)  # dJ/db diverges first; dJ/dsigma, dJ/dz and dJ/dw agree
+    assert [intermediate_failure(v, f) is None for f in CHAIN] == [True, True, True, False]
+    assert intermediate_failure(v, "delta_J_delta_b") == v.message()
+    first, row = FIRST_LINE.match(v.message().split("\n")[0]), v.report.rows[3]
+    assert (first["name"], first["id"], first["x"]) == ("delta_J_delta_b", str(v.ids[row.at]), f"{v.X[row.at]:.6g}")
+    assert v.message().endswith(v.table())
+    v = verification(sign_flipped)  # every row disagrees: dJ/dsigma first, the later ones name their own sample
+    later = intermediate_failure(v, "delta_J_delta_w")
+    assert later.startswith(f"delta_J_delta_w (dJ/dw) diverges at {v.sample(v.report.rows[2].at)}, w = 2, b = -2, ")
+    assert later.endswith(f"an earlier intermediate diverges first:\n{v.message()}")
+
+
+@pytest.mark.parametrize("field", CHAIN, ids=lambda f: f.replace("delta_J_delta_", "dJ_d"))  # [...-w2_b-2-dJ_dz]
 @pytest.mark.parametrize("point", POINTS)
-def test_every_intermediate_matches_autograd(device, dtype, point, sample):
-    v = all_samples_verified(device, dtype, point).select([sample])
-    assert v.ids == [CELL_DATA.ids[sample]]
-    v.assert_ok()
-    ran_on = {(t.device.type, t.dtype) for t in (*v.manual, *v.autograd)}
+def test_every_intermediate_matches_autograd(device, dtype, point, field):
+    """One intermediate over all 569 samples: its first divergent sample and the table in the failure."""
+    v = all_samples_verified(device, dtype, point)
+    assert v.ids == CELL_DATA.ids
+    failure = intermediate_failure(v, field)
+    assert failure is None, failure
+    row = v.report.rows[CHAIN.index(field)]
+    assert row.numel == len(CELL_DATA.ids), f"{row.label} compared {row.numel} of {len(CELL_DATA.ids)} samples"
+    ran_on = {(t.device.type, t.dtype) for t in (getattr(v.manual, field), getattr(v.autograd, field))}
     assert ran_on == {(device, dtype)}, f"the case says {device}/{dtype} but its gradients were on {ran_on}"
