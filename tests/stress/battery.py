@@ -40,6 +40,41 @@ PLANT_FACTOR = 16.0
 PERTURBATION_DRAWS = 4
 RATIO_BOUND = 0.25  # the largest |diff| / allowance allowed over the battery: nothing passes by a hair
 
+# The error model's known gaps on this battery (measured 2026-12-07 on the error model's first version, issue 16 left
+# open for them): planted errors of 16 x the tensor's largest |autograd - float64| that the allowance 8 u covers,
+# because the measured u is 2-3 times that error there (an accumulation's ε√K·|terms|₂ and the max over 8 draws are
+# upper estimates; the hand backward's handed values moved by half an ULP). strict: missed on every CPU measured, so a
+# catch is news; not strict: within a factor 1.2 of the allowance, so the verdict changes with the CPU's summation
+# order (ATEN_CPU_CAPABILITY=default against avx2), which the capability test then leaves out.
+_MISSED = "planted at 16 x autograd's measured error, inside 8 u: u is 2-3 x that error here"
+KNOWN_GAPS: dict[tuple[str, str, int, str, str], tuple[str, bool]] = {
+    **{
+        (case, dtype, 0, name, "element"): (_MISSED, True)
+        for case, dtype, name in [
+            ("attention-x2", "float32", "q"),
+            ("layernorm-fused-spread1e-4", "float32", "x"),
+            ("layernorm-spread1e-3", "float32", "xc"),
+            ("layernorm-spread1e-3", "float32", "x"),
+            ("batchnorm-spread1e-4", "float32", "xc"),
+            ("batchnorm-spread1e-4", "float32", "x"),
+            ("batchnorm-fused-spread1e-3", "float32", "x"),
+            ("relu-kinks", "float64", "h2"),
+            ("relu-kinks", "float32", "h2"),
+            ("relu-kinks", "float32", "z1"),
+            ("logistic-1e5", "float32", "z"),
+            ("logistic-1e5", "float32", "w"),
+            ("softmax-shift", "float32", "s"),
+            ("bias-into-batchnorm", "float64", "z"),
+            ("bias-into-batchnorm", "float32", "z"),
+        ]
+    },
+    ("xent-x30", "float32", 0, "W1", "element"): (_MISSED + ", by a factor ~1: the CPU's sum order decides", False),
+    ("bias-into-batchnorm", "float32", 0, "W", "element"): (_MISSED + ", by a factor ~1: the CPU decides", False),
+}
+# The largest |diff| / allowance measured over the battery's correct derivations: logistic-1e5 float16 seed 1, dJ/dw,
+# 0.358 (a 4-element sum of 100,000 products each, the hand side rounding its terms in float16 before summing)
+RATIO_MEASURED = 0.358
+
 
 def seeds(case: str) -> range:
     return LONG_SEEDS if CASES[case].category == "long" else SEEDS
