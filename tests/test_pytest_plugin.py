@@ -24,7 +24,9 @@ def test_the_outside_project_gets_the_options_from_the_installed_plugin(suite):
     # A fresh process in the temp dir, away from this repo's sys.path: only the installed entry point can load it.
     result = suite.runpytest_subprocess("--help")
     assert result.ret == pytest.ExitCode.OK
-    result.stdout.fnmatch_lines(["backprop_manual:", "*--device={cpu,cuda,all}*", "*--dtype={float32,float64,all}*"])
+    result.stdout.fnmatch_lines(
+        ["backprop_manual:", "*--device={cpu,cuda,all}*", "*--dtype={float32,float64,all,bfloat16,float16}*"]
+    )
     assert not list(suite.path.rglob("conftest.py")), "the options must not come from a conftest.py"
 
 
@@ -196,7 +198,7 @@ def test_an_outside_wrong_derivation_fails_with_the_verifiers_message(pytester):
             "*test_my_derivation?cpu-float64?*",
             ">*verify_gradients(w, b, X, y, manual=wrong_delta_J_delta_z).assert_ok()",  # the caller's line
             "*AssertionError: delta_J_delta_z (dJ/dz) is the first intermediate to diverge*on cpu in float64*",
-            "*intermediate*max |diff|*allowance*status",
+            "*intermediate*max |diff|*allowed*status",
             "*delta_J_delta_z*MISMATCH  <- first",
         ]
     )

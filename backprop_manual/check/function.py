@@ -20,6 +20,7 @@ import torch
 from backprop_manual.check.chain import ChainReport, verify_chain
 from backprop_manual.check.compare import Row, compare_tensor
 from backprop_manual.check.graph import LOSS, ChainUsageError
+from backprop_manual.check.model import forward_spread
 
 
 def outputs(result) -> dict[str, torch.Tensor]:
@@ -54,10 +55,24 @@ def _copy(t: torch.Tensor) -> torch.Tensor:
     return copy.copy_(t.detach())
 
 
-def _forward_row(name: str, got: torch.Tensor, expected: torch.Tensor) -> Row:
-    row = compare_tensor(name, got, expected)
+def _forward_row(name: str, got: torch.Tensor, expected: torch.Tensor, measure=None) -> Row:
+    """fn's output against reference's, by the error model: u from reference's own rounding (RandomRounding on its
+    forward, check/model.py) where the rounding bound alone is not enough."""
+    row = compare_tensor(name, got, expected, measure=measure)
     problem = row.problem.replace("manual", "fn").replace("autograd", "reference")
     return replace(row, label=f"{name} (forward)", symbol="fn(...)", problem=problem)
+
+
+def _lazy(compute):
+    """compute(), once, when first asked."""
+    done: list = []
+
+    def get():
+        if not done:
+            done.append(compute())
+        return done[0]
+
+    return get
 
 
 def _problem_row(name: str, t: torch.Tensor, status: str, problem: str) -> Row:
@@ -246,7 +261,11 @@ def verify_function(fn: Callable, reference: Callable, *, draws: int = 3, seed: 
                 break
             if draw == 0:
                 suffix = "" if layout == "contiguous" else f" ({layout})"
-                report.forward += [_forward_row(f"{n}{suffix}", got[n], o) for n, o in expected.items()]
+                spread = _lazy(lambda g=given, e=expected: forward_spread(lambda: outputs(reference(**g, **others)), e))
+                report.forward += [
+                    _forward_row(f"{n}{suffix}", got[n], o, measure=lambda n=n, s=spread: s()[n])
+                    for n, o in expected.items()
+                ]
                 if layout == "contiguous":
                     report.problems += _in_place(expected, v, first, second, left, raised)
             report.runs.append((f"{layout}, draw {draw}", _against_reference(reference, given, others, v, first)))

@@ -40,6 +40,7 @@ MULTIPLIER = 8.0
 MARGIN = MULTIPLIER / 4  # below MARGIN · u on the rounding bound alone an element needs no measurement
 DRAWS = 8  # Monte Carlo draws; the max over 8 draws of a ±1-ULP spread is below a quarter of its scale with p < 1e-5
 
+_NORM_BACKWARD = {"native_layer_norm_backward", "native_batch_norm_backward", "native_group_norm_backward"}
 _NO_NOISE = {"detach", "alias", "view", "_unsafe_view", "lift_fresh", "empty", "zeros", "zeros_like", "empty_like"}
 
 
@@ -97,6 +98,13 @@ class RandomRounding(TorchDispatchMode):
         # of the kink it is on, an O(1) change that no rounding of a computed 0 makes)
         return torch.where(torch.isfinite(t) & (t != 0), t + step, t)
 
+    def _step(self, out, g):
+        """±ε·|g| per element of out: a rounding of the O(1) local derivative that multiplies g."""
+        if not (isinstance(out, torch.Tensor) and out.is_floating_point() and isinstance(g, torch.Tensor)):
+            return torch.zeros_like(out) if isinstance(out, torch.Tensor) else 0
+        r = torch.randint(0, 2, out.shape, generator=self.generator, device=out.device, dtype=torch.int8)
+        return (r.to(out.dtype) * 2 - 1) * torch.finfo(out.dtype).eps * g.abs().to(out.dtype)
+
     def _shifted(self, t):
         """t ± ε·max(|t|, 1): a value in the log domain, rounded relatively itself (ε|t|), whose exp the operation
         rounds relatively (ε absolutely in t)."""
@@ -126,7 +134,17 @@ class RandomRounding(TorchDispatchMode):
         if name == "_log_softmax_backward_data":  # its `output` is log p: the kernel's exp(log p) rounds p by ε
             noisy[1] = self._shifted(args[1])  # relatively, which log p moved by ±ε·|log p| does not show near p = 1
         out = func(*noisy, **tree_map(self._noisy, kwargs))
+        if name.endswith("_backward") and name not in _NORM_BACKWARD and _same_shape(args, out):
+            # a fused elementwise backward, g ∘ local(x): its local derivative's terms are O(1) and round to ε
+            # absolutely inside the kernel (1 + tanh(...) near -1 in GELU's), which no operand's ULP shows
+            out = out + self._step(out, args[0])
         return tree_map(self._noisy, out)
+
+
+def _same_shape(args, out) -> bool:
+    """An elementwise operation's result: one tensor of its first operand's shape."""
+    first = args[0] if args else None
+    return isinstance(out, torch.Tensor) and isinstance(first, torch.Tensor) and first.shape == out.shape
 
 
 def tree_flatten_tensors(out) -> list[torch.Tensor]:
@@ -183,4 +201,18 @@ def given_values_spread(backward, fwd, params, inputs, got, draws: int = DRAWS) 
                 (g.detach().to(torch.float64) - m.detach().to(torch.float64)).abs(), nan=0.0, posinf=0.0
             )
             spread[k] = torch.maximum(spread[k], d) if k in spread else d
+    return spread
+
+
+def forward_spread(compute, expected: dict, draws: int = DRAWS) -> dict[str, torch.Tensor]:
+    """max_k |o^(k) - o| per output (float64): `compute()` (a dict of outputs, a reference forward) again DRAWS times
+    under RandomRounding, against its unperturbed outputs `expected`: the forward's own rounding at every element."""
+    gen = torch.Generator().manual_seed(2)
+    spread = {k: torch.zeros(o.shape, dtype=torch.float64, device=o.device) for k, o in expected.items()}
+    for _ in range(draws):
+        with torch.no_grad(), RandomRounding(gen):
+            again = compute()
+        for k, o in expected.items():
+            d = (again[k].detach().to(torch.float64) - o.detach().to(torch.float64)).abs()
+            torch.maximum(spread[k], torch.nan_to_num(d, nan=0.0, posinf=0.0), out=spread[k])
     return spread

@@ -239,9 +239,7 @@ def run(device: str, dtype: str, report: ChainReport, training: TrainingReport |
         "first_divergent_intermediate": None if first is None else first.label,  # null: every gradient agrees
         "less_accurate": [r.label for r in report.less_accurate],
         "notes": list(report.notes),
-        "intermediates": [
-            {k: v for k, v in asdict(r).items() if k != "deciding"} | {"ratio": r.ratio} for r in report.rows
-        ],
+        "intermediates": [{k: v for k, v in asdict(r).items() if k != "deciding"} for r in report.rows],
         "training": None
         if training is None
         else {

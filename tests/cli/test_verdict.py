@@ -41,8 +41,8 @@ def test_the_document_says_its_schema_and_one_status_consistent_with_the_exit_co
     ok, bad = {"status": "ok"}, {"status": "MISMATCH"}
     assert SCHEMA == 4
     assert [(d["schema"], d["status"], d["exit_code"]) for d in (verdict({}, [ok, ok]), verdict({}, [ok, bad]))] == [
-        (3, "ok", 0),
-        (3, "MISMATCH", 1),
+        (4, "ok", 0),
+        (4, "MISMATCH", 1),
     ]
     assert "ok" not in verdict({}, [ok]), "status says it; no second key to disagree with it"
 
