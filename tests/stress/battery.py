@@ -71,9 +71,10 @@ KNOWN_GAPS: dict[tuple[str, str, int, str, str], tuple[str, bool]] = {
     ("bias-into-batchnorm", "float32", 0, "W", "element"): (_MISSED + ", by a factor ~1: the CPU decides", False),
 }
 # The largest |diff| / allowance measured over the battery's correct derivations: logistic-1e5 float16 seed 1, dJ/dw,
-# 0.358 (a 4-element sum of 100,000 products each, the hand side rounding its terms in float16 before summing): over
-# RATIO_BOUND, a known gap; test_nothing_passes_by_a_hair holds the line there and says which bound held
-RATIO_MEASURED = 0.358
+# 0.405 (0.358 before the fused backward's rounding moved the draws; a 4-element sum of 100,000 products each, the
+# hand side rounding its terms in float16 before summing): over RATIO_BOUND, a known gap; test_nothing_passes_by_a_hair
+# holds the line there and says which bound held
+RATIO_MEASURED = 0.405
 
 
 def seeds(case: str) -> range:
