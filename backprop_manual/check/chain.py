@@ -23,7 +23,13 @@ import torch
 
 from backprop_manual.check.compare import LESS_ACCURATE, Row, compare_tensor, dtype_name
 from backprop_manual.check.graph import LOSS, ChainUsageError, chain_order, consumers
-from backprop_manual.check.model import MULTIPLIER, given_values_spread, monte_carlo_spread, rounding_bound
+from backprop_manual.check.model import (
+    MULTIPLIER,
+    forward_and_backward_spread,
+    given_values_spread,
+    monte_carlo_spread,
+    rounding_bound,
+)
 from backprop_manual.check.oracle import Oracle, autograd_oracle, call_forward
 from backprop_manual.check.witness import Witness, finite_difference_witness
 
@@ -193,6 +199,7 @@ def verify_chain(
     oracle: Callable | None = None,
     strict: bool = False,
     escalate: bool = True,
+    forward_rounding: bool = False,
 ) -> ChainReport:
     """backward(forward(...)) against autograd on `oracle or forward`, every gradient, in chain order.
 
@@ -208,6 +215,10 @@ def verify_chain(
     escalate: False judges by the rounding bound alone, nothing measured and no float64 re-run: for a derivation
         whose rounding an analysis bounds (the lesson's neuron: tests/check/test_tolerances.py), so that its rows
         are the same however its samples are split (cli/streaming.py compares chunk by chunk).
+    forward_rounding: the gradients under test come from a forward of their own, not from the values `fwd` handed
+        to `backward` (a sharded forward on other processes, another order of summation: verify_distributed);
+        that forward's rounding is then not common to both sides, and autograd's uncertainty is measured on the
+        forward and its backward together (check/model.py, forward_and_backward_spread).
     Every dtype autograd supports: float64, float32, bfloat16, float16 (see the module's docstring), on any device.
     """
     inputs = dict(inputs or {})
@@ -244,6 +255,8 @@ def verify_chain(
     fed = consumers({**ora.intermediates, LOSS: ora.loss}, ora.leaves)
     order = chain_order(list(ora.intermediates), list(params), fed)
     spread = _Spread(ora, per_sample, lambda f, p, i: backward(f, **p, **i), fwd, detached, inputs, got)
+    if forward_rounding or oracle is not None:  # with an oracle, the backward's values are the forward's own
+        spread.forward = oracle or forward
     rows = [
         compare_tensor(
             name, got.get(name), ora.gradients[name], measure=spread.measure(name, params) if escalate else None
@@ -264,7 +277,9 @@ def verify_chain(
         and not precise
         and (any(_lower(r.dtype) for r in ora.gradients.values()) or any(not r.ok for r in rows))
     ):
-        rows = _mathematics(rows, notes, forward, backward, params, inputs, per_sample, oracle, got, ora, spread)
+        rows = _mathematics(
+            rows, notes, forward, backward, params, inputs, per_sample, oracle, got, ora, spread, forward_rounding
+        )
     manual = {name: got.get(name) for name in order}
     report = ChainReport(
         rows,
@@ -297,6 +312,7 @@ class _Spread:
 
     def __init__(self, ora: Oracle, per_sample: bool, backward, fwd, params, inputs, got):
         self.ora, self.per_sample, self.by_name = ora, per_sample, None
+        self.forward: Callable | None = None  # set: the forward's rounding is measured too (forward_rounding)
         self.backward, self.fwd, self.params, self.inputs, self.got = backward, fwd, params, inputs, got
 
     def measure(self, name: str, params: Mapping) -> Callable[[], torch.Tensor] | None:
@@ -316,13 +332,24 @@ class _Spread:
             names = [*ora.intermediates, *([] if self.per_sample else ora.leaves)]
             targets = [ora.intermediates[k] if k in ora.intermediates else ora.leaves[k] for k in names]
             total = ora.loss.sum() if self.per_sample else ora.loss
-            spread = monte_carlo_spread(total, targets, [ora.gradients[k] for k in names])
+            if self.forward is None:
+                spread = monte_carlo_spread(total, targets, [ora.gradients[k] for k in names])
+            else:
+                again = forward_and_backward_spread(self._again, {k: ora.gradients[k] for k in names})
+                spread = [again[k] for k in names]
             handed = given_values_spread(self.backward, self.fwd, self.params, self.inputs, self.got)
             self.by_name = {
                 k: torch.maximum(s, handed[k]) if k in handed and handed[k].shape == s.shape else s
                 for k, s in zip(names, spread, strict=True)
             }
         return self.by_name[name]
+
+    def _again(self) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The forward on fresh leaves: (J, every intermediate and parameter by name), for a measurement."""
+        leaves = {k: p.detach().requires_grad_(True) for k, p in self.params.items()}
+        out = dict(self.forward(**leaves, **self.inputs))
+        loss = out.pop(LOSS)
+        return (loss.sum(), out) if self.per_sample else (loss, out | leaves)
 
 
 def _upcast(values: Mapping) -> dict:
@@ -362,13 +389,21 @@ def _arithmetic(times: float, dtype: torch.dtype) -> bool:
     return times <= 1 / torch.finfo(dtype).eps ** 0.5
 
 
-def _mathematics(rows, notes, forward, backward, params, inputs, per_sample, oracle, got, ora, spread) -> list[Row]:
+def _mathematics(
+    rows, notes, forward, backward, params, inputs, per_sample, oracle, got, ora, spread, forward_rounding
+) -> list[Row]:
     """The rows, each judged again as mathematics: the same forward and backward on the values upcast to float64."""
     device_type = ora.loss.device.type
     try:
         with torch.autocast(device_type, enabled=False):
             exact = verify_chain(
-                forward, backward, _upcast(params), _upcast(inputs), per_sample=per_sample, oracle=oracle
+                forward,
+                backward,
+                _upcast(params),
+                _upcast(inputs),
+                per_sample=per_sample,
+                oracle=oracle,
+                forward_rounding=forward_rounding,
             )
     except Exception as e:  # a forward or backward that cannot run in float64: the rows stand as judged
         notes.append(f"the mathematics could not be checked in float64 ({type(e).__name__}: {e}): rows as judged")

@@ -216,3 +216,24 @@ def forward_spread(compute, expected: dict, draws: int = DRAWS) -> dict[str, tor
             d = (again[k].detach().to(torch.float64) - o.detach().to(torch.float64)).abs()
             torch.maximum(spread[k], torch.nan_to_num(d, nan=0.0, posinf=0.0), out=spread[k])
     return spread
+
+
+def forward_and_backward_spread(run, autograd: dict[str, torch.Tensor], draws: int = DRAWS) -> dict[str, torch.Tensor]:
+    """max_k |a^(k) - a| per name (float64): the forward AND its backward again DRAWS times under RandomRounding.
+
+    run() -> (J, {name: tensor in J's graph}) builds the graph afresh (the forward on new leaves); `autograd` holds
+    the unperturbed dJ/d(name). For gradients that come from a forward of their own (another process's shard of it,
+    another order of summation): the forward's rounding is then not common to both sides, and the values the backward
+    starts from (o - y of a rank's own o) differ from autograd's by that rounding, carried through."""
+    device = next(iter(autograd.values())).device
+    gen = torch.Generator(device=device).manual_seed(3)
+    spread = {k: torch.zeros(a.shape, dtype=torch.float64, device=a.device) for k, a in autograd.items()}
+    for _ in range(draws):
+        with torch.enable_grad(), RandomRounding(gen):
+            loss, targets = run()
+            names = [k for k in autograd if k in targets]
+            grads = torch.autograd.grad(loss, [targets[k] for k in names], allow_unused=True, materialize_grads=True)
+        for k, g in zip(names, grads):
+            d = (g.detach().to(torch.float64) - autograd[k].detach().to(torch.float64)).abs()
+            torch.maximum(spread[k], torch.nan_to_num(d, nan=0.0, posinf=0.0), out=spread[k])
+    return spread
