@@ -4,6 +4,7 @@ A distributed derivation defines reference(), sharded(rank, world_size) and opti
 Replicate(), Partial()): backprop_manual.distributed.verify_distributed runs it on --world-size ranks (default 2),
 gloo on the CPU, in the derivation's own dtype. Exit codes: 0 every rank agrees, 1 a divergence (the first
 (name, rank) is named), 2 the file, a rank that raised or timed out, or an option that does not apply; 3 a bug here.
+--json PATH writes the verdict (the --derivation layout, docs/cli.md: one run per rank) once the ranks are judged.
 """
 
 import ast
@@ -11,11 +12,16 @@ import importlib
 import importlib.util
 import itertools
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
+import torch
+
 from backprop_manual.check import ChainUsageError
-from backprop_manual.cli.commands import UsageError
+from backprop_manual.cli.commands import UsageError, check_output
+from backprop_manual.cli.verdict import write
 from backprop_manual.distributed.derivations import DISTRIBUTED
+from backprop_manual.distributed.layouts import describe
 
 DEFAULT_WORLD_SIZE = 2
 _unique = itertools.count()  # user files are imported under backprop_manual_user_distributed_<n>
@@ -54,11 +60,11 @@ def load(spec: str):
 
 
 def run_verify(args) -> int:
-    not_here = [o for o, given in (("--json", args.json), ("--device cuda", args.device not in (None, "cpu"))) if given]
-    if not_here:
+    if args.device not in (None, "cpu"):
         raise UsageError(
-            f"{', '.join(not_here)} does not apply to a distributed derivation yet: its ranks run on gloo, on the CPU"
+            f"--device {args.device} does not apply to a distributed derivation: its ranks run on gloo, on the CPU"
         )
+    check_output(args.json, "--json")
     from backprop_manual.distributed import verify_distributed  # on use: torch.distributed.tensor is slow to import
 
     module, sharded, description = load(args.derivation)
@@ -73,4 +79,45 @@ def run_verify(args) -> int:
         raise UsageError(f"{args.derivation}: {e}") from None
     print(f"\n{report.message()}")
     print(f"\n{'all agree' if report.ok else 'MISMATCH: see the tables above'}")
+    if args.json:
+        write(args.json, verdict(args, description, world_size, report))
     return 0 if report.ok else 1
+
+
+def verdict(args, description: str, world_size: int, report) -> dict:
+    """The --derivation verdict's layout (cli/derivations.py, SCHEMA): one run per rank, with what the rank holds."""
+    from backprop_manual.cli.derivations import SCHEMA  # derivations imports this module
+
+    first = report.first_divergence
+    runs = []
+    for rank, chain in enumerate(report.chains):
+        mine = chain.first_divergence
+        held = [h for h in report.held if h.rank in (rank, "all")]
+        runs.append(
+            {
+                "device": "cpu",
+                "dtype": str(chain.dtype).removeprefix("torch."),
+                "rank": rank,
+                "status": "ok" if chain.ok and all(h.ok for h in held) else "MISMATCH",
+                "first_divergent_intermediate": None if mine is None else mine.label,
+                "less_accurate": [r.label for r in chain.less_accurate],
+                "notes": list(chain.notes),
+                "held": [asdict(h) for h in held],  # its parameters and stated forward values against its view
+                "intermediates": [{k: v for k, v in asdict(r).items() if k != "deciding"} for r in chain.rows],
+                "training": None,
+            }
+        )
+    return {
+        "schema": SCHEMA,
+        "status": "ok" if report.ok else "MISMATCH",
+        "exit_code": 0 if report.ok else 1,
+        "command": "backprop-manual verify",
+        "derivation": {"name": args.derivation, "source": description, "per_sample": False, "distributed": True},
+        "world_size": world_size,
+        "layouts": {k: describe(p) for k, p in report.layouts.items()},
+        "first_divergence": None if first is None else asdict(first),  # name, rank ("all": the ranks' sum), stage
+        "training": None,
+        "devices_not_available": [],
+        "torch": torch.__version__,
+        "runs": runs,
+    }

@@ -1,6 +1,8 @@
 """backprop-manual derivations lists the distributed ones; verify --derivation NAME|FILE.py [--world-size N] runs them:
 0 every rank agrees, 1 a divergence named by (name, rank), 2 a rank that raised or an option that does not apply."""
 
+import json
+
 import pytest
 
 from backprop_manual.cli.main import main
@@ -91,12 +93,36 @@ def test_a_users_file_defining_reference_sharded_and_layouts(tmp_path, capsys, e
         pytest.param(["verify", "--world-size", "2"], "--world-size applies to a distributed derivation", id="neuron"),
         pytest.param(["verify", "--derivation", "softmax", "--world-size", "2"], "--world-size applies", id="softmax"),
         pytest.param(["train", "--derivation", "tp-mlp"], "backprop-manual verify checks it, not train", id="train"),
-        pytest.param(["verify", "--derivation", "tp-mlp", "--json", "v.json"], "--json does not apply", id="json"),
+        pytest.param(["verify", "--derivation", "tp-mlp", "--device", "cuda"], "ranks run on gloo", id="cuda"),
     ],
 )
 def test_an_option_that_does_not_apply_is_exit_2(capsys, argv, expected):
     assert main(argv) == 2
     assert expected in capsys.readouterr().err
+
+
+@pytest.mark.distributed
+@pytest.mark.parametrize(
+    ("edit", "code"),
+    [pytest.param(("", ""), 0, id="right"), pytest.param(("    dist.all_reduce(d_w)\n", ""), 1, id="no-all-reduce")],
+)
+def test_json_names_the_first_divergent_name_and_rank_and_holds_a_run_per_rank(tmp_path, edit, code):
+    path, out = tmp_path / "mine.py", tmp_path / "verdict.json"
+    path.write_text(MINE.replace(*edit), encoding="utf-8")
+    assert main(["verify", "--derivation", str(path), "--world-size", "2", "--json", str(out)]) == code
+    verdict = json.loads(out.read_text(encoding="utf-8"))
+    assert (verdict["status"], verdict["exit_code"], verdict["world_size"]) == (["ok", "MISMATCH"][code], code, 2)
+    assert verdict["layouts"] == {"z": "Shard(0)", "loss": "Partial()"}
+    assert [r["rank"] for r in verdict["runs"]] == [0, 1]
+    assert all([i["name"] for i in r["intermediates"]] == ["z", "w"] for r in verdict["runs"])
+    assert all({h["name"] for h in r["held"]} == {"w", "z", "loss"} for r in verdict["runs"])
+    if code == 0:
+        assert verdict["first_divergence"] is None
+        assert all(r["status"] == "ok" and r["first_divergent_intermediate"] is None for r in verdict["runs"])
+    else:
+        first = verdict["first_divergence"]
+        assert (first["name"], first["rank"], first["stage"], first["status"]) == ("w", 0, "gradient", "MISMATCH")
+        assert [r["status"] for r in verdict["runs"]] == ["MISMATCH", "MISMATCH"]
 
 
 def test_a_bug_of_the_tool_inside_a_rank_is_exit_3_never_1_or_2(monkeypatch, capsys):
