@@ -189,8 +189,10 @@ def describe(d: Derivation, args: argparse.Namespace, lr: float, lr_from: str) -
 def run_verify(args: argparse.Namespace) -> int:
     if distributed.wanted(args.derivation):  # reference, sharded, layouts: ranks on gloo (cli/distributed.py)
         return distributed.run_verify(args)
-    if getattr(args, "world_size", None) is not None:
-        raise UsageError(f"--world-size applies to a distributed derivation, not to {args.derivation}")
+    for option in ("world_size", "timeout"):
+        if getattr(args, option, None) is not None:
+            flag = "--" + option.replace("_", "-")
+            raise UsageError(f"{flag} applies to a distributed derivation, not to {args.derivation}")
     on = devices(args.device)
     check_output(args.json, "--json")
     d = load(args.derivation)

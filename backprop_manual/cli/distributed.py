@@ -1,4 +1,4 @@
-"""`backprop-manual verify --derivation NAME|FILE.py [--world-size N]` for a distributed derivation.
+"""`backprop-manual verify --derivation NAME|FILE.py [--world-size N] [--timeout S]` for a distributed derivation.
 
 A distributed derivation defines reference(), sharded(rank, world_size) and optionally layouts (name -> Shard(d),
 Replicate(), Partial()): backprop_manual.distributed.verify_distributed runs it on --world-size ranks (default 2),
@@ -66,6 +66,7 @@ def run_verify(args) -> int:
         )
     check_output(args.json, "--json")
     from backprop_manual.distributed import verify_distributed  # on use: torch.distributed.tensor is slow to import
+    from backprop_manual.distributed.verify import TIMEOUT_S
 
     module, sharded, description = load(args.derivation)
     world_size = args.world_size or DEFAULT_WORLD_SIZE
@@ -74,7 +75,9 @@ def run_verify(args) -> int:
         f"derivation {args.derivation}: {description}; {world_size} rank{'s' if world_size > 1 else ''}, gloo on cpu"
     )
     try:
-        report = verify_distributed(module.reference, sharded, getattr(module, "layouts", None), world_size)
+        report = verify_distributed(
+            module.reference, sharded, getattr(module, "layouts", None), world_size, timeout=args.timeout or TIMEOUT_S
+        )
     except ChainUsageError as e:  # RankFailure among them: a rank raised, broke the contract, died or timed out
         raise UsageError(f"{args.derivation}: {e}") from None
     print(f"\n{report.message()}")

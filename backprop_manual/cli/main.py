@@ -119,6 +119,13 @@ def finite(text: str) -> float:
     return value
 
 
+def seconds(text: str) -> float:
+    value = finite(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, not {text!r}")
+    return value
+
+
 def learning_rate(text: str) -> float:
     value = finite(text)
     if value <= 0:
@@ -165,6 +172,8 @@ def settle(args: argparse.Namespace) -> None:
         )
     if getattr(args, "world_size", None) is not None and derivation is None:
         raise UsageError("--world-size applies to a distributed derivation (--derivation tp-mlp, ...), not the neuron")
+    if getattr(args, "timeout", None) is not None and derivation is None:
+        raise UsageError("--timeout applies to a distributed derivation (--derivation tp-mlp, ...), not the neuron")
     for k, v in list(vars(args).items()):
         if v is NOT_GIVEN:
             setattr(args, k, NEURON_DEFAULTS[k] if derivation is None else None)
@@ -222,6 +231,13 @@ def parser() -> argparse.ArgumentParser:
     )
     v.add_argument(
         "--world-size", type=positive_int, metavar="N", help="ranks for a distributed derivation (default 2)"
+    )
+    v.add_argument(
+        "--timeout",
+        type=seconds,
+        metavar="S",
+        help="a distributed derivation's ranks must report within S seconds once up, or the run ends with exit 2 "
+        "naming the rank (default 60)",
     )
     v.set_defaults(run=run_verify)
     t = sub.add_parser(

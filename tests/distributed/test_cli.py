@@ -94,6 +94,9 @@ def test_a_users_file_defining_reference_sharded_and_layouts(tmp_path, capsys, e
         pytest.param(["verify", "--derivation", "softmax", "--world-size", "2"], "--world-size applies", id="softmax"),
         pytest.param(["train", "--derivation", "tp-mlp"], "backprop-manual verify checks it, not train", id="train"),
         pytest.param(["verify", "--derivation", "tp-mlp", "--device", "cuda"], "ranks run on gloo", id="cuda"),
+        pytest.param(["verify", "--timeout", "5"], "--timeout applies to a distributed derivation", id="timeout-neuron"),
+        pytest.param(["verify", "--derivation", "softmax", "--timeout", "5"], "--timeout applies", id="timeout-softmax"),
+        pytest.param(["verify", "--derivation", "tp-mlp", "--timeout", "0"], "seconds > 0", id="timeout-zero"),
     ],
 )
 def test_an_option_that_does_not_apply_is_exit_2(capsys, argv, expected):
@@ -123,6 +126,15 @@ def test_json_names_the_first_divergent_name_and_rank_and_holds_a_run_per_rank(t
         first = verdict["first_divergence"]
         assert (first["name"], first["rank"], first["stage"], first["status"]) == ("w", 0, "gradient", "MISMATCH")
         assert [r["status"] for r in verdict["runs"]] == ["MISMATCH", "MISMATCH"]
+
+
+@pytest.mark.distributed
+def test_a_rank_that_hangs_ends_the_run_at_the_timeout_given_with_exit_2(tmp_path, capsys):
+    path = tmp_path / "mine.py"
+    hang = "    if dist.get_rank() == 0:  # rank 1 never enters it\n        dist.all_reduce(d_w)\n"
+    path.write_text(MINE.replace("    dist.all_reduce(d_w)\n", hang), encoding="utf-8")
+    assert main(["verify", "--derivation", str(path), "--timeout", "3"]) == 2
+    assert "rank 0 timed out: still running 3 s after the ranks started" in capsys.readouterr().err
 
 
 def test_a_bug_of_the_tool_inside_a_rank_is_exit_3_never_1_or_2(monkeypatch, capsys):
