@@ -27,13 +27,16 @@ over-estimates it, and the max over DRAWS draws is then an upper estimate rather
 element whose draws all happen to land small is the false alarm this guards against).
 """
 
+import functools
+import random
+
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_map
 
 # Why 8 (the allowance, in units of u): manual and autograd are two roundings of the same mathematics; measured over
-# the stress battery (tests/stress/, 1,044 correct verifications in four dtypes) |manual - autograd| / u reaches 3.2
-# (0.405 of the allowance, over the quarter aimed at: docs/precision.md), while an error of 16 u is still caught.
+# the stress battery (tests/stress/, 1,044 correct verifications in four dtypes) |manual - autograd| / u reaches 3.9
+# (0.485 of the allowance, over the quarter aimed at: docs/precision.md), while an error of 16 u is still caught.
 # On the rounding bound alone, 8 · ½ε|a| = 4ε|a|: the lesson's neuron needs at most 3 (three roundings a side,
 # tests/check/test_tolerances.py) and a float32 relative error of 1e-6 (8.4 ε) is caught.
 MULTIPLIER = 8.0
@@ -41,6 +44,11 @@ MARGIN = MULTIPLIER / 4  # below MARGIN · u on the rounding bound alone an elem
 DRAWS = 8  # Monte Carlo draws; the max over 8 draws of a ±1-ULP spread is below a quarter of its scale with p < 1e-5
 
 _NORM_BACKWARD = {"native_layer_norm_backward", "native_batch_norm_backward", "native_group_norm_backward"}
+_SIGNS: dict = {}  # (dtype, device) -> a fixed random sequence of ±1, grown by blocks (_pool)
+_UNIT: dict = {}  # (dtype, device) -> 1 + ε · the same sequence
+_BLOCK = 1 << 16  # block k of the sequence is drawn from seed _SEED + k: the same numbers whatever grew it, so
+_SEED = 20261207  # that a measurement does not depend on what ran before it in the process
+_STARTS = 1 << 16  # a window starts at one of the first _STARTS positions
 _NO_NOISE = {"detach", "alias", "view", "_unsafe_view", "lift_fresh", "empty", "zeros", "zeros_like", "empty_like"}
 
 
@@ -85,15 +93,35 @@ class RandomRounding(TorchDispatchMode):
     def __init__(self, generator: torch.Generator):
         super().__init__()
         self.generator = generator
+        # where each tensor's signs start in the pool (_signs): one draw per tensor, not one per element
+        self.offsets = random.Random(int(torch.randint(0, 2**62, (1,), generator=generator)))
+
+    def _window(self, t: torch.Tensor, pool: dict) -> torch.Tensor:
+        """t's window of a pool (_pool): at a random start among the first _STARTS."""
+        n = t.numel()
+        start = self.offsets.randrange(_STARTS)
+        return _pool(pool, t.dtype, t.device, start + n)[start : start + n].view(t.shape)
+
+    def _signs(self, t: torch.Tensor) -> torch.Tensor:
+        """±1 per element of t (t's dtype, device and shape): a window of a fixed random sequence, at a random start.
+        Windows of one iid sequence at independent random starts are as good as fresh draws here and cost no
+        random number per element (a tenth of the measurement's time went to torch.randint)."""
+        return self._window(t, _SIGNS)
 
     def _noisy(self, t, scale: float = 1.0):
-        if not (isinstance(t, torch.Tensor) and t.is_floating_point() and t.numel()):
+        if not (isinstance(t, torch.Tensor) and t.is_floating_point()):
             return t
-        r = torch.randint(0, 2, t.shape, generator=self.generator, device=t.device, dtype=torch.int8)
-        info = torch.finfo(t.dtype)
+        if not t.numel():
+            return t
+        eps, tiny, wide = _info(t.dtype)
+        if scale == 1.0 and wide:
+            # t · (1 ± ε): the same number as t ± ε·|t| below, rounded once; zeros and infinities stay as they are
+            # by themselves. float32 and float64 only: there a subnormal (below 1e-38, 1e-308) is not a value a
+            # gradient meets, while float16's start at 6e-5 and keep the floor below
+            return t * self._window(t, _UNIT)
         # ±ε·|t|, and at least one ULP of the subnormals (ε · the smallest normal): a subnormal times (1 ± ε) rounds
         # back to itself, yet every operation on subnormals loses digits; infinities and zeros stay as they are
-        step = (r.to(t.dtype) * 2 - 1) * (info.eps * scale) * t.abs().clamp(min=info.smallest_normal)
+        step = self._signs(t) * (eps * scale) * t.abs().clamp(min=tiny)
         # an exact 0 stays 0: a masked score's probability, a ReLU's kink at z = 0 (moving it would flip which side
         # of the kink it is on, an O(1) change that no rounding of a computed 0 makes)
         return torch.where(torch.isfinite(t) & (t != 0), t + step, t)
@@ -102,14 +130,12 @@ class RandomRounding(TorchDispatchMode):
         """±ε·|g| per element of out: a rounding of the O(1) local derivative that multiplies g."""
         if not (isinstance(out, torch.Tensor) and out.is_floating_point() and isinstance(g, torch.Tensor)):
             return torch.zeros_like(out) if isinstance(out, torch.Tensor) else 0
-        r = torch.randint(0, 2, out.shape, generator=self.generator, device=out.device, dtype=torch.int8)
-        return (r.to(out.dtype) * 2 - 1) * torch.finfo(out.dtype).eps * g.abs().to(out.dtype)
+        return self._signs(out) * torch.finfo(out.dtype).eps * g.abs().to(out.dtype)
 
     def _shifted(self, t):
         """t ± ε·max(|t|, 1): a value in the log domain, rounded relatively itself (ε|t|), whose exp the operation
         rounds relatively (ε absolutely in t)."""
-        r = torch.randint(0, 2, t.shape, generator=self.generator, device=t.device, dtype=torch.int8)
-        step = (r.to(t.dtype) * 2 - 1) * torch.finfo(t.dtype).eps * t.abs().clamp(min=1)
+        step = self._signs(t) * torch.finfo(t.dtype).eps * t.abs().clamp(min=1)
         return torch.where(torch.isfinite(t), t + step, t)
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
@@ -119,18 +145,16 @@ class RandomRounding(TorchDispatchMode):
         name = func.__name__.split(".")[0]
         if aliasing or name in _NO_NOISE:
             return func(*args, **kwargs)
-        out = func(*args, **kwargs)  # once plain, to see how many elements each result sums
         reduced = _reduction(name, args)
         if reduced is None:  # a sum over the operand's elements that the result lacks (sum, mean, ...)
+            out = func(*args, **kwargs)  # once plain, to see how many elements each result sums
             sizes = [a.numel() for a in args if isinstance(a, torch.Tensor) and a.is_floating_point()]
             numel = max((o.numel() for o in tree_flatten_tensors(out)), default=0)
             if sizes and numel and max(sizes) > numel:
                 reduced = next(i for i, a in enumerate(args) if isinstance(a, torch.Tensor) and a.numel() == max(sizes))
                 reduced = (reduced, max(sizes) // numel)
-        noisy = [self._noisy(a) for a in args]
-        if reduced is not None and reduced[1] > 1:
-            i, k = reduced
-            noisy[i] = self._noisy(args[i], k**0.5)
+        summed = reduced[0] if reduced is not None and reduced[1] > 1 else None
+        noisy = [self._noisy(a, reduced[1] ** 0.5 if i == summed else 1.0) for i, a in enumerate(args)]
         if name == "_log_softmax_backward_data":  # its `output` is log p: the kernel's exp(log p) rounds p by ε
             noisy[1] = self._shifted(args[1])  # relatively, which log p moved by ±ε·|log p| does not show near p = 1
         out = func(*noisy, **tree_map(self._noisy, kwargs))
@@ -139,6 +163,28 @@ class RandomRounding(TorchDispatchMode):
             # absolutely inside the kernel (1 + tanh(...) near -1 in GELU's), which no operand's ULP shows
             out = out + self._step(out, args[0])
         return tree_map(self._noisy, out)
+
+
+def _pool(pool: dict, dtype: torch.dtype, device: torch.device, length: int) -> torch.Tensor:
+    """The pool's sequence for (dtype, device), at least `length` long: ±1 (_SIGNS) or 1 ± ε (_UNIT)."""
+    have = pool.get((dtype, device))
+    if have is not None and have.numel() >= length:
+        return have
+    blocks = []
+    for k in range(-(-length // _BLOCK)):
+        g = torch.Generator().manual_seed(_SEED + k)
+        blocks.append(torch.randint(0, 2, (_BLOCK,), generator=g, dtype=torch.int8) * 2 - 1)
+    signs = torch.cat(blocks).to(dtype)
+    sequence = signs if pool is _SIGNS else 1 + _info(dtype)[0] * signs.to(torch.float64)
+    pool[(dtype, device)] = sequence.to(dtype).to(device)
+    return pool[(dtype, device)]
+
+
+@functools.cache
+def _info(dtype: torch.dtype) -> tuple[float, float, bool]:
+    """(ε, the smallest normal, wider than 16 bits) of a floating-point dtype."""
+    info = torch.finfo(dtype)
+    return info.eps, info.smallest_normal, info.bits > 16
 
 
 def _same_shape(args, out) -> bool:

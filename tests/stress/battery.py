@@ -52,9 +52,8 @@ KNOWN_GAPS: dict[tuple[str, str, int, str, str], tuple[str, bool]] = {
         (case, dtype, 0, name, "element"): (_MISSED, True)
         for case, dtype, name in [
             ("attention-x2", "float32", "q"),
+            ("attention-x2", "float32", "masked"),
             ("layernorm-fused-spread1e-4", "float32", "x"),
-            ("layernorm-spread1e-3", "float32", "xc"),
-            ("layernorm-spread1e-3", "float32", "x"),
             ("batchnorm-spread1e-4", "float32", "xc"),
             ("batchnorm-spread1e-4", "float32", "x"),
             ("batchnorm-fused-spread1e-3", "float32", "x"),
@@ -63,18 +62,25 @@ KNOWN_GAPS: dict[tuple[str, str, int, str, str], tuple[str, bool]] = {
             ("logistic-1e5", "float32", "z"),
             ("logistic-1e5", "float32", "w"),
             ("softmax-shift", "float32", "s"),
-            ("bias-into-batchnorm", "float64", "z"),
             ("bias-into-batchnorm", "float32", "z"),
         ]
     },
     ("xent-x30", "float32", 0, "W1", "element"): (_MISSED + ", by a factor ~1: the CPU's sum order decides", False),
     ("bias-into-batchnorm", "float32", 0, "W", "element"): (_MISSED + ", by a factor ~1: the CPU decides", False),
+    ("xent-x100", "float32", 0, "W1", "element"): (_MISSED + ", by a factor ~1: the CPU decides", False),
+    ("attention-x2", "float32", 0, "att", "row"): (_MISSED + ", by a factor ~1: the CPU decides", False),
+    ("attention-x4", "float32", 0, "att", "row"): (_MISSED + ", by a factor ~1: the CPU decides", False),
 }
-# The largest |diff| / allowance measured over the battery's correct derivations: logistic-1e5 float16 seed 1, dJ/dw,
-# 0.405 (0.358 before the fused backward's rounding moved the draws; a 4-element sum of 100,000 products each, the
-# hand side rounding its terms in float16 before summing): over RATIO_BOUND, a known gap; test_nothing_passes_by_a_hair
-# holds the line there and says which bound held
-RATIO_MEASURED = 0.405
+# The draws decide the edge, not only the CPU: when the Monte Carlo draws came from a fixed sequence of signs instead
+# of torch.randint (2026-12-07, the same distribution, three times faster), layernorm-spread1e-3 float32 xc and x and
+# bias-into-batchnorm float64 z went from missed to caught, attention-x2 float32 masked from caught to missed, and the
+# xent-x100 W1 and attention att-row plants became CPU-dependent: 8 draws estimate u within a factor ~1.5
+# The largest |diff| / allowance measured over the battery's correct derivations: batchnorm-fused-spread1e-3 float64
+# seed 2, dJ/dgamma, 0.485 (with the draws from torch.randint it was 0.405, at logistic-1e5 float16 seed 1, dJ/dw; at
+# the same dJ/dgamma, twelve generator seeds give 0.25-0.455 with those draws and 0.22-0.41 with these: the spread of
+# the 8-draw estimate, not a shift): over RATIO_BOUND, a known gap; test_nothing_passes_by_a_hair holds the line
+# there and says which bound held
+RATIO_MEASURED = 0.485
 
 
 def seeds(case: str) -> range:
