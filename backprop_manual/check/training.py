@@ -118,8 +118,15 @@ def verify_training(
 ) -> TrainingReport:
     """Train both ways from `params` (left unchanged) in lockstep and judge every step; see the module's docstring.
 
-    forward, backward, params, inputs, per_sample, check_inputs: as verify_chain takes them (per_sample: one sample
-    per step); lr: SGD's learning rate, > 0; epochs: passes over the inputs. The inputs are never trained."""
+    forward(**params, **inputs) -> {name: tensor, ..., "loss": J}: as verify_chain takes it.
+    backward(fwd, **params, **inputs) -> {name: dJ/d(name)}: by hand, as verify_chain takes it; it drives the step.
+    params: the starting point, left unchanged; the parameters SGD trains.
+    inputs: everything else the forward takes, never trained.
+    lr: SGD's learning rate, a finite number > 0.
+    epochs: passes over the inputs.
+    per_sample: one sample per step, in order (the lesson's loop); else the whole batch per step.
+    check_inputs: inputs whose dJ/d(input) is judged at every step too, as verify_chain's; never updated.
+    Returns the TrainingReport (.ok, .first, .summary(), .assert_ok()); a contract broken is a ChainUsageError."""
     if not (lr > 0 and lr < float("inf")):
         raise ChainUsageError(f"lr must be a finite number > 0, not {lr}")
     inputs = dict(inputs or {})

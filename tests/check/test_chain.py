@@ -5,10 +5,12 @@ check/oracle.py (autograd, batch and per sample), graph.py (chain order, usage e
 witness.py (finite differences) have no test file of their own: they are tested here, through verify_chain, and
 compare.py also through compare_intermediate in test_neuron.py. verify_training: test_training.py."""
 
+import inspect
+
 import pytest
 import torch
 
-from backprop_manual.check import ChainUsageError, verify_chain
+from backprop_manual.check import ChainUsageError, verify_chain, verify_training
 from backprop_manual.check.compare import symbol
 from backprop_manual.check.model import MULTIPLIER
 from tests.check import two_layer as tl
@@ -320,3 +322,15 @@ def test_one_gradient_agrees_and_a_non_value_divergence_says_why_no_witness_in_p
         inputs,
     )
     assert "  witness: not consulted: the first divergence (missing) is not a question of values\n" in missing.message()
+
+
+@pytest.mark.parametrize("fn", [verify_chain, verify_training], ids=["verify_chain", "verify_training"])
+def test_help_documents_every_argument(fn):
+    """Each argument opens a line of the docstring, `name:` or `name(...)`."""
+    lines = [line.strip() for line in (fn.__doc__ or "").splitlines()]
+    undocumented = [
+        name
+        for name in inspect.signature(fn).parameters
+        if not any(line.startswith((f"{name}:", f"{name}(")) for line in lines)
+    ]
+    assert not undocumented, f"help({fn.__name__}) does not document {', '.join(undocumented)}"
