@@ -15,13 +15,22 @@ strict=True. A row that holds in its dtype but fails in float64 is a MISMATCH, s
 """
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import partial
 
 import torch
 
-from backprop_manual.check.compare import LESS_ACCURATE, Row, compare_tensor, dtype_name
+from backprop_manual.check.compare import (
+    LESS_ACCURATE,
+    Row,
+    all_agree,
+    compare_tensor,
+    dtype_name,
+    label,
+    lesson_chain,
+    tensor_or_usage_error,
+)
 from backprop_manual.check.graph import LOSS, ChainUsageError, chain_order, consumers
 from backprop_manual.check.model import (
     MULTIPLIER,
@@ -43,7 +52,7 @@ class ChainReport:
     device: torch.device
     notes: list[str] = field(default_factory=list)  # what the run noticed beside the rows (a dtype promotion, ...)
     witness_fn: Callable[[str], Witness | str] | None = field(default=None, repr=False)
-    params: tuple[str, ...] = ()  # which rows are parameters: the witness is taken at them
+    params: tuple[str, ...] = ()  # which rows are parameters or checked inputs: the witness is taken at them
     loss_finite: bool = True  # J itself was finite: else nothing could be verified at this point (not a mismatch)
     strict: bool = False  # "less accurate than autograd" counts as a divergence
 
@@ -74,13 +83,14 @@ class ChainReport:
         if first is None or self.witness_fn is None:
             return None
         if first.status not in ("MISMATCH", "not finite"):
-            return f"not consulted: the first divergence is a {first.status} problem, not a question of values"
+            return f"not consulted: the first divergence ({first.status}) is not a question of values"
         name = next(
             (r.name for r in self.rows if r.status in ("MISMATCH", "not finite") and r.name in self.params), None
         )
         if name is None:
             return (
-                "every parameter's gradient agrees on both sides, so finite differences at the parameters cannot tell"
+                "every parameter's (and checked input's) gradient agrees on both sides, so finite differences there "
+                "cannot tell"
             )
         return self.witness_fn(name)
 
@@ -97,14 +107,15 @@ class ChainReport:
         first = self.first_divergence
         notes = "".join(f"  note: {n}\n" for n in self.notes)
         if first is None:
-            verdict = "agree" if self.loss_finite else "agree, but J is not finite: nothing verified"
+            verdict = all_agree(len(self.rows))
+            if not self.loss_finite:
+                verdict += ", but J is not finite: nothing verified"
             if self.less_accurate:
                 verdict += f" ({len(self.less_accurate)} less accurate than autograd)"
-            return f"all {len(self.rows)} gradients {verdict}, {self.where()}\n{notes}{self.table()}"
-        head = (
-            f"{first.name} ({first.label}, {first.symbol}) is the first gradient in chain order to diverge: "
-            f"{first.problem}"
-            + (f"; {first.mismatched} / {first.numel} elements mismatched" if first.mismatched else "")
+            return f"{verdict}, {self.where()}\n{notes}{self.table()}"
+        named = f"{first.label}, {first.symbol}" if first.label != first.name else first.symbol
+        head = f"{first.name} ({named}) is the first gradient in chain order to diverge: {first.problem}" + (
+            f"; {first.mismatched} / {first.numel} elements mismatched" if first.mismatched else ""
         )
         if first.numel and first.manual == first.manual and first.status != "missing":
             head += f"; at {first.where}: manual {first.manual:.8g} vs autograd {first.autograd:.8g}"
@@ -115,21 +126,24 @@ class ChainReport:
     def table(self) -> str:
         """One row per gradient, in chain order: the largest |diff|, and at `at` the allowance, autograd's
         uncertainty u (allowed = MULTIPLIER · u) and what u is; ratio = max |diff| / allowed over the elements."""
+        shapes = [f"[{', '.join(map(str, self.autograd[r.name].shape))}]" for r in self.rows]
+        counts = [f"{r.mismatched}/{r.numel}" for r in self.rows]
+        # every column as wide as its longest entry needs (a long name, a [64, 1024, 768], 786432/786432)
         width = max([28, *(len(r.label) + 2 for r in self.rows)])
         sym = max([7, *(len(r.symbol) + 2 for r in self.rows)])
+        wide = max([13, *(len(x) + 2 for x in shapes)])
+        mis = max([12, *(len(x) + 2 for x in counts)])
+        at = max([12, *(len(r.where) + 2 for r in self.rows)])
         lines = [
-            f"  {'gradient':<{width}}{'':{sym}}{'shape':<13}{'max |diff|':>11}{'allowed':>11}{'u':>11}{'ratio':>9}"
-            f"  {'rule':<9}{'mismatched':>12}  {'at':<12}status"
+            f"  {'gradient':<{width}}{'':{sym}}{'shape':<{wide}}{'max |diff|':>11}{'allowed':>11}{'u':>11}{'ratio':>9}"
+            f"  {'rule':<9}{'mismatched':>{mis}}  {'at':<{at}}status"
         ]
         first = self.first_divergence
-        for r in self.rows:
-            a = self.autograd[r.name]
-            shape = f"[{', '.join(map(str, a.shape))}]"
+        for r, shape, count in zip(self.rows, shapes, counts, strict=True):
             status = r.status + ("  <- first" if r is first else "")
             lines.append(
-                f"  {r.label:<{width}}{r.symbol:<{sym}}{shape:<13}{r.abs_diff:>11.3e}{r.allowance:>11.3e}"
-                f"{r.uncertainty:>11.3e}{r.ratio:>9.3g}  {r.rule:<9}{f'{r.mismatched}/{r.numel}':>12}  "
-                f"{r.where:<12}{status}"
+                f"  {r.label:<{width}}{r.symbol:<{sym}}{shape:<{wide}}{r.abs_diff:>11.3e}{r.allowance:>11.3e}"
+                f"{r.uncertainty:>11.3e}{r.ratio:>9.3g}  {r.rule:<9}{count:>{mis}}  {r.where:<{at}}{status}"
             )
         return "\n".join(lines)
 
@@ -172,6 +186,30 @@ def _check_params(params: Mapping) -> None:
             )
 
 
+def checked_inputs(check_inputs: Iterable[str], params: Mapping, inputs: Mapping) -> tuple[str, ...]:
+    """check_inputs as a tuple of names, each a floating-point tensor of `inputs` and not a parameter."""
+    if isinstance(check_inputs, str):
+        raise ChainUsageError(f"check_inputs is a collection of names, e.g. ({check_inputs!r},), not a string")
+    names = tuple(dict.fromkeys(check_inputs))
+    for k in names:
+        if k in params:
+            raise ChainUsageError(
+                f"check_inputs names {k!r}, a parameter: a parameter's gradient is checked anyway; check_inputs is for "
+                "entries of inputs"
+            )
+        if k not in inputs:
+            raise ChainUsageError(
+                f"check_inputs names {k!r}, which is not among the inputs ({', '.join(map(repr, inputs)) or 'none'})"
+            )
+        x = inputs[k]
+        if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+            what = dtype_name(x.dtype) if isinstance(x, torch.Tensor) else f"a {type(x).__name__}"
+            raise ChainUsageError(
+                f"check_inputs names {k!r}, which is {what}: only a floating-point tensor has a gradient"
+            )
+    return names
+
+
 def _promotions(params: Mapping, ora: Oracle, fed: dict[str, set[str]]) -> list[str]:
     """Parameters that torch promoted to another dtype or shape where they were used (the lesson's 0-d float32 w
     times a float64 x of shape [1])."""
@@ -200,13 +238,20 @@ def verify_chain(
     strict: bool = False,
     escalate: bool = True,
     forward_rounding: bool = False,
+    check_inputs: Iterable[str] = (),
 ) -> ChainReport:
     """backward(forward(...)) against autograd on `oracle or forward`, every gradient, in chain order.
 
     forward(**params, **inputs) -> {name: tensor, ..., "loss": J}: the named intermediates, in the order computed.
     backward(fwd, **params, **inputs) -> {name: dJ/d(name)}: by hand, from the forward's values `fwd` (autograd's
-        own, detached, unless `oracle` is given).
-    params: the tensors gradients are taken for (floating point); inputs: everything else, passed through.
+        own, detached, unless `oracle` is given); every gradient a torch.Tensor (a list, a numpy array or a Python
+        number is a ChainUsageError: return torch.as_tensor(...)); a name it leaves out is a row "missing".
+    params: the tensors gradients are taken for (floating point); a non-empty dict of name -> tensor.
+    inputs: everything else the forward takes (data, targets, an eps), passed through untouched; not differentiated
+        unless named in check_inputs.
+    check_inputs: names of floating-point tensors of `inputs` (a layer's x) whose dJ/d(name) is checked too: a
+        row in chain order, judged as a parameter's is, never trained by verify_training; per_sample: dJ_i/dx_i,
+        row i of the summed J's gradient, x's own shape.
     per_sample: the loss has one J per sample (the first dimension of every input tensor); each sample's own
         dJ_i/d(parameter) is compared, shape [N, *parameter].
     oracle: a forward of torch's own ops naming the same intermediates, when the hand-written forward is under
@@ -220,14 +265,17 @@ def verify_chain(
         that forward's rounding is then not common to both sides, and autograd's uncertainty is measured on the
         forward and its backward together (check/model.py, forward_and_backward_spread).
     Every dtype autograd supports: float64, float32, bfloat16, float16 (see the module's docstring), on any device.
+    Returns the ChainReport (.ok, .first_divergence, .message(), .assert_ok()); raises ChainUsageError when the
+    forward, the backward or the arguments break this contract (the message says what and where).
     """
     inputs = dict(inputs or {})
     _check_params(params)
     clash = set(params) & set(inputs)
     if clash:
         raise ChainUsageError(f"{', '.join(map(repr, sorted(clash)))}: both a parameter and an input")
+    checked = checked_inputs(check_inputs, params, inputs)
     n = _samples(inputs, per_sample)
-    ora = autograd_oracle(oracle or forward, params, inputs, per_sample=per_sample, samples=n)
+    ora = autograd_oracle(oracle or forward, params, inputs, per_sample=per_sample, samples=n, check_inputs=checked)
     detached = {k: p.detach() for k, p in params.items()}
     with torch.no_grad():
         if oracle is None:
@@ -244,16 +292,24 @@ def verify_chain(
         raise ChainUsageError(
             f"the backward must return a dict of gradients by name; it returned a {type(got).__name__}"
         )
-    known = [*ora.intermediates, *params]
+    known = [*ora.intermediates, *params, *checked]
     unknown = [k for k in got if k not in known and k != LOSS]
     if unknown:
-        swapped = " (did you pass them as inputs? the parameters go in params=)" if set(unknown) <= set(inputs) else ""
+        swapped = (
+            " (did you pass them as inputs? the parameters go in params=; an input's gradient is checked when named in "
+            "check_inputs=)"
+            if set(unknown) <= set(inputs)
+            else ""
+        )
         raise ChainUsageError(
             f"the backward returned {', '.join(map(repr, unknown))}, which is neither an intermediate of the forward "
             f"({', '.join(ora.intermediates) or 'none'}) nor a parameter ({', '.join(params)}){swapped}"
         )
+    for name in known:
+        if got.get(name) is not None:
+            tensor_or_usage_error(name, got[name], ora.gradients[name])
     fed = consumers({**ora.intermediates, LOSS: ora.loss}, ora.leaves)
-    order = chain_order(list(ora.intermediates), list(params), fed)
+    order = chain_order(list(ora.intermediates), [*params, *checked], fed)
     spread = _Spread(ora, per_sample, lambda f, p, i: backward(f, **p, **i), fwd, detached, inputs, got)
     if forward_rounding or oracle is not None:  # with an oracle, the backward's values are the forward's own
         spread.forward = oracle or forward
@@ -263,8 +319,10 @@ def verify_chain(
         )
         for name in order
     ]
+    if not lesson_chain(order):  # the lesson's delta_J_delta_z is the neuron's; any other chain keeps its own names
+        rows = [replace(r, label=label(r.name, lesson=False)) for r in rows]
     dtype = ora.loss.dtype
-    notes = _promotions(params, ora, fed)
+    notes = _promotions({**params, **{k: inputs[k] for k in checked}}, ora, fed)
     device_type = ora.loss.device.type
     if torch.is_autocast_enabled(device_type):
         notes.append(
@@ -278,7 +336,19 @@ def verify_chain(
         and (any(_lower(r.dtype) for r in ora.gradients.values()) or any(not r.ok for r in rows))
     ):
         rows = _mathematics(
-            rows, notes, forward, backward, params, inputs, per_sample, oracle, got, ora, spread, forward_rounding
+            rows,
+            notes,
+            forward,
+            backward,
+            params,
+            inputs,
+            per_sample,
+            oracle,
+            got,
+            ora,
+            spread,
+            checked,
+            forward_rounding,
         )
     manual = {name: got.get(name) for name in order}
     report = ChainReport(
@@ -288,10 +358,15 @@ def verify_chain(
         dtype,
         ora.loss.device,
         notes,
-        lambda name: finite_difference_witness(
-            oracle or forward, detached, inputs, name, manual[name], ora.gradients[name]
+        lambda name: finite_difference_witness(  # a checked input is moved along u as a parameter is
+            oracle or forward,
+            {**detached, **{k: inputs[k] for k in checked}},
+            {k: v for k, v in inputs.items() if k not in checked},
+            name,
+            manual[name],
+            ora.gradients[name],
         ),
-        tuple(params),
+        (*params, *checked),
         bool(torch.isfinite(ora.loss.detach()).all()),
         strict,
     )
@@ -329,7 +404,7 @@ class _Spread:
     def _get(self, name: str) -> torch.Tensor:
         if self.by_name is None:
             ora = self.ora
-            names = [*ora.intermediates, *([] if self.per_sample else ora.leaves)]
+            names = [*ora.intermediates, *(ora.inputs if self.per_sample else ora.leaves)]  # not vmap's
             targets = [ora.intermediates[k] if k in ora.intermediates else ora.leaves[k] for k in names]
             total = ora.loss.sum() if self.per_sample else ora.loss
             if self.forward is None:
@@ -347,9 +422,10 @@ class _Spread:
     def _again(self) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The forward on fresh leaves: (J, every intermediate and parameter by name), for a measurement."""
         leaves = {k: p.detach().requires_grad_(True) for k, p in self.params.items()}
-        out = dict(self.forward(**leaves, **self.inputs))
+        checked = {k: self.inputs[k].detach().requires_grad_(True) for k in self.ora.inputs}
+        out = dict(self.forward(**leaves, **(self.inputs | checked)))
         loss = out.pop(LOSS)
-        return (loss.sum(), out) if self.per_sample else (loss, out | leaves)
+        return (loss.sum(), out | checked) if self.per_sample else (loss, out | leaves | checked)
 
 
 def _upcast(values: Mapping) -> dict:
@@ -390,7 +466,19 @@ def _arithmetic(times: float, dtype: torch.dtype) -> bool:
 
 
 def _mathematics(
-    rows, notes, forward, backward, params, inputs, per_sample, oracle, got, ora, spread, forward_rounding
+    rows,
+    notes,
+    forward,
+    backward,
+    params,
+    inputs,
+    per_sample,
+    oracle,
+    got,
+    ora,
+    spread,
+    checked=(),
+    forward_rounding=False,
 ) -> list[Row]:
     """The rows, each judged again as mathematics: the same forward and backward on the values upcast to float64."""
     device_type = ora.loss.device.type
@@ -403,6 +491,7 @@ def _mathematics(
                 _upcast(inputs),
                 per_sample=per_sample,
                 oracle=oracle,
+                check_inputs=checked,
                 forward_rounding=forward_rounding,
             )
     except Exception as e:  # a forward or backward that cannot run in float64: the rows stand as judged

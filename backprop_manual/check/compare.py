@@ -14,10 +14,12 @@ from dataclasses import dataclass
 
 import torch
 
+from backprop_manual.check.graph import ChainUsageError
 from backprop_manual.check.model import DRAWS, MARGIN, MULTIPLIER, rounding_bound
 from backprop_manual.check.tolerances import tolerances
 
 GREEK = {"sigma": "σ", "y_hat": "ŷ"}
+LESSON = ("sigma", "z", "w", "b")  # the lesson's neuron, z = w·x + b, σ = sigmoid(z): its rows keep its own names
 LESS_ACCURATE = "less accurate"  # right in float64, but its low-precision arithmetic worse than autograd's
 
 
@@ -25,13 +27,44 @@ def dtype_name(dtype: torch.dtype) -> str:
     return str(dtype).removeprefix("torch.")
 
 
-def label(name: str) -> str:
-    """The lesson's name of dJ/d(name): delta_J_delta_z."""
-    return f"delta_J_delta_{name}"
+def counted(n: int, noun: str) -> str:
+    """'1 step', '20 steps': n and the noun, plural unless n is 1."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def all_agree(n: int) -> str:
+    """'all 4 gradients agree', '1 gradient agrees'."""
+    return "1 gradient agrees" if n == 1 else f"all {n} gradients agree"
+
+
+def label(name: str, lesson: bool = True) -> str:
+    """How a row names dJ/d(name): in the lesson's neuron the lesson's name, delta_J_delta_z; in any other chain
+    (lesson=False, or a name the lesson does not have) the name as its author wrote it, h."""
+    return f"delta_J_delta_{name}" if lesson and name in LESSON else name
+
+
+def lesson_chain(names) -> bool:
+    """The chain is the lesson's neuron, in any of its forms (per sample, in matrix form, a learner's own copy):
+    every one of its names is one of sigma, z, w, b."""
+    return set(names) <= set(LESSON)
 
 
 def symbol(name: str) -> str:
     return f"dJ/d{GREEK.get(name, name)}"
+
+
+def tensor_or_usage_error(name: str, manual, autograd: torch.Tensor) -> None:
+    """A gradient the backward returned that is not a torch.Tensor (a list, a numpy array or scalar, a Python
+    float or int) breaks the contract: a ChainUsageError that names it, never a row judged as a mismatch."""
+    if isinstance(manual, torch.Tensor):
+        return
+    kind, module = type(manual), type(manual).__module__.split(".")[0]  # numpy.ndarray, not numpy's inner module
+    what = kind.__qualname__ if module == "builtins" else f"{module}.{kind.__qualname__}"
+    raise ChainUsageError(
+        f"the backward's gradient {name!r} ({symbol(name)}) is {'an' if what[0] in 'aeiou' else 'a'} {what}, not a "
+        f"torch.Tensor: return a tensor, e.g. torch.as_tensor(value, dtype=torch.{dtype_name(autograd.dtype)}, "
+        f"device={str(autograd.device)!r})"
+    )
 
 
 @dataclass(frozen=True)
@@ -39,9 +72,10 @@ class Row:
     """One gradient's verdict and, at its worst element, how far manual is from autograd."""
 
     name: str  # the forward's or the parameter's name, e.g. "z"
-    label: str  # the lesson's name, delta_J_delta_z
+    label: str  # the lesson's name in the lesson's neuron, delta_J_delta_z; elsewhere the name itself (label())
     symbol: str  # dJ/dz
     status: str  # "ok", "MISMATCH", "missing", "not a tensor", "shape", "dtype", "device", "not finite"
+    # ("not a tensor" only from compare_tensor called alone: verify_chain refuses it, tensor_or_usage_error)
     problem: str  # why it is not ok, in words; "" when ok
     at: int  # flat position shown: the first out of tolerance, else the first over budget, else least headroom
     index: list[int]  # `at` in autograd's shape, e.g. [3, 17]

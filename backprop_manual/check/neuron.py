@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from backprop_manual.check.chain import ChainReport, verify_chain
-from backprop_manual.check.compare import Row, compare_tensor
+from backprop_manual.check.compare import Row, compare_tensor, counted
 from backprop_manual.check.oracle import autograd_oracle
 from backprop_manual.check.triage import Triage, triage_divergence
 from backprop_manual.neuron import passes
@@ -158,7 +158,7 @@ class Verification:
         triage; then the table."""
         first = self.report.first_divergence
         if first is None:
-            return f"all intermediates agree over {len(self.ids)} samples, {self.where()}\n{self.table()}"
+            return f"all intermediates agree over {counted(len(self.ids), 'sample')}, {self.where()}\n{self.table()}"
         notes = "".join(f"  note: {n}\n" for n in self.report.notes)
         triage = (
             self.triage()

@@ -4,6 +4,8 @@ batch mode:      J = forward(...)["loss"], a scalar; dJ/d(name) for every interm
 per-sample mode: J_i = forward(...)["loss"][i], one per sample (the samples along every input's first dimension);
                  dJ_i/d(intermediate)_i from the summed loss (the samples do not interact), and each sample's own
                  dJ_i/d(parameter) by torch.func.vmap(torch.func.grad(J_i)): shape [N, *parameter.shape].
+check_inputs:    inputs made leaves too (a layer's x), dJ/dx in the same torch.autograd.grad; per sample, from the
+                 summed loss like an intermediate: row i of d(sum_j J_j)/dx is dJ_i/dx_i, x's own shape.
 """
 
 from collections.abc import Callable, Mapping
@@ -18,8 +20,9 @@ from backprop_manual.check.graph import LOSS, ChainUsageError
 class Oracle:
     loss: torch.Tensor  # in autograd's graph
     intermediates: dict[str, torch.Tensor]  # in the forward's order, in the graph
-    leaves: dict[str, torch.Tensor]  # the parameters as leaves of the graph
-    gradients: dict[str, torch.Tensor]  # dJ/d(name), every intermediate and parameter
+    leaves: dict[str, torch.Tensor]  # the parameters, then the checked inputs, as leaves of the graph
+    gradients: dict[str, torch.Tensor]  # dJ/d(name), every intermediate, parameter and checked input
+    inputs: tuple[str, ...] = ()  # which leaves are checked inputs, not parameters
 
 
 def call_forward(forward: Callable, params: Mapping, inputs: Mapping, *, per_sample: bool, samples: int | None):
@@ -48,26 +51,44 @@ def call_forward(forward: Callable, params: Mapping, inputs: Mapping, *, per_sam
 
 
 def autograd_oracle(
-    forward: Callable, params: Mapping[str, torch.Tensor], inputs: Mapping, *, per_sample: bool, samples: int | None
+    forward: Callable,
+    params: Mapping[str, torch.Tensor],
+    inputs: Mapping,
+    *,
+    per_sample: bool,
+    samples: int | None,
+    check_inputs: tuple[str, ...] = (),
 ) -> Oracle:
+    """Autograd's dJ/d(name) for every intermediate, parameter and checked input (names in `check_inputs`, which the
+    caller has checked are floating-point tensors of `inputs`); see the module's docstring."""
     leaves = {k: p.detach().requires_grad_(True) for k, p in params.items()}
+    watched = {k: inputs[k].detach().requires_grad_(True) for k in check_inputs}
     with torch.enable_grad():
-        out = call_forward(forward, leaves, inputs, per_sample=per_sample, samples=samples)
+        out = call_forward(forward, leaves, {**inputs, **watched}, per_sample=per_sample, samples=samples)
         loss = out.pop(LOSS)
+        both = [n for n in out if n in watched]
+        if both:
+            raise ChainUsageError(
+                f"the forward's {', '.join(map(repr, both))} is also a checked input's name: give the intermediate "
+                "its own"
+            )
         constant = [n for n, t in out.items() if not t.requires_grad]
         if constant or not loss.requires_grad:
             what = f"{', '.join(map(repr, constant))} " if constant else "the loss "
+            on = "any parameter" + (" or checked input" if watched else "")
             raise ChainUsageError(
-                f"the forward's {what}does not depend on any parameter ({', '.join(params)}): autograd has no "
-                "gradient for it; compute it from the parameters, or leave it out of the forward's dict"
+                f"the forward's {what}does not depend on {on} ({', '.join([*params, *watched])}): autograd has no "
+                "gradient for it; compute it from the parameters, or leave it out of the forward's dict (an input's "
+                "own gradient, a layer's dJ/dx: name the input in check_inputs)"
             )
-        targets = [*out.values(), *([] if per_sample else leaves.values())]
+        names = [*out, *([] if per_sample else leaves), *watched]
+        targets = [*out.values(), *([] if per_sample else leaves.values()), *watched.values()]
         total = loss.sum() if per_sample else loss
         grads = torch.autograd.grad(total, targets, retain_graph=True, allow_unused=True, materialize_grads=True)
-    gradients = dict(zip([*out, *([] if per_sample else leaves)], grads, strict=True))
+    gradients = dict(zip(names, grads, strict=True))
     if per_sample:
         gradients.update(per_sample_parameter_gradients(forward, params, inputs))
-    return Oracle(loss, out, leaves, gradients)
+    return Oracle(loss, out, {**leaves, **watched}, gradients, tuple(watched))
 
 
 def per_sample_parameter_gradients(forward: Callable, params: Mapping, inputs: Mapping) -> dict[str, torch.Tensor]:

@@ -12,16 +12,18 @@ free-running manual trajectory (p <- p - lr·g_manual from the same start) from 
 per_sample=True takes one sample per step, in order, `epochs` times over (the lesson's loop), and the forward may be
 a per-sample one (J of shape [1] for the one sample; the backward's gradients of shape [1, *parameter]); otherwise
 each step sees the batch.
+check_inputs (a layer's x, as verify_chain takes them): each step also judges dJ/d(input) at p_k, the step's own
+batch; SGD updates the parameters only, never an input.
 """
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 
 import torch
 
-from backprop_manual.check.chain import _Spread, verify_chain
-from backprop_manual.check.compare import compare_tensor
+from backprop_manual.check.chain import _Spread, checked_inputs, verify_chain
+from backprop_manual.check.compare import compare_tensor, counted, tensor_or_usage_error
 from backprop_manual.check.graph import LOSS, ChainUsageError
 from backprop_manual.check.model import MULTIPLIER, rounding_bound
 from backprop_manual.check.oracle import autograd_oracle, call_forward
@@ -35,14 +37,15 @@ class Parting:
     manual: float
     autograd: float
     allowance: float
-    problem: str = ""  # a gradient the step could not use (missing, not a tensor, shape, dtype, not finite)
+    problem: str = ""  # a gradient the step could not use (missing, shape, dtype, not finite)
+    role: str = "parameter"  # or "input": `parameter` names a checked input (check_inputs), judged, never trained
 
     def __str__(self) -> str:
         at = f"[{', '.join(map(str, self.index))}]"
         if self.manual != self.manual:  # NaN: nothing to show beside the problem
-            return f"step {self.step}, parameter {self.parameter}: {self.problem}"
+            return f"step {self.step}, {self.role} {self.parameter}: {self.problem}"
         return (
-            f"step {self.step}, parameter {self.parameter}{at}: manual {self.manual:.10g} vs autograd "
+            f"step {self.step}, {self.role} {self.parameter}{at}: manual {self.manual:.10g} vs autograd "
             f"{self.autograd:.10g}: {self.problem}"
         )
 
@@ -77,10 +80,9 @@ class TrainingReport:
             )
         else:
             verdict = "ok"
-        n = f"{self.steps} step{'' if self.steps == 1 else 's'}"
         return (
-            f"training, {n} in lockstep (each from autograd's parameters), free-running drift "
-            f"|manual - torch.optim.SGD| (information): {diffs}: {verdict}"
+            f"training, {counted(self.steps, 'step')} in lockstep (each from autograd's parameters), free-running "
+            f"drift |manual - torch.optim.SGD| (information): {diffs}: {verdict}"
         )
 
     def assert_ok(self) -> None:
@@ -112,11 +114,23 @@ def verify_training(
     lr: float,
     epochs: int = 1,
     per_sample: bool = False,
+    check_inputs: Iterable[str] = (),
 ) -> TrainingReport:
-    """Train both ways from `params` (left unchanged) in lockstep and judge every step; see the module's docstring."""
+    """Train both ways from `params` (left unchanged) in lockstep and judge every step; see the module's docstring.
+
+    forward(**params, **inputs) -> {name: tensor, ..., "loss": J}: as verify_chain takes it.
+    backward(fwd, **params, **inputs) -> {name: dJ/d(name)}: by hand, as verify_chain takes it; it drives the step.
+    params: the starting point, left unchanged; the parameters SGD trains.
+    inputs: everything else the forward takes, never trained.
+    lr: SGD's learning rate, a finite number > 0.
+    epochs: passes over the inputs.
+    per_sample: one sample per step, in order (the lesson's loop); else the whole batch per step.
+    check_inputs: inputs whose dJ/d(input) is judged at every step too, as verify_chain's; never updated.
+    Returns the TrainingReport (.ok, .first, .summary(), .assert_ok()); a contract broken is a ChainUsageError."""
     if not (lr > 0 and lr < float("inf")):
         raise ChainUsageError(f"lr must be a finite number > 0, not {lr}")
     inputs = dict(inputs or {})
+    checked = checked_inputs(check_inputs, params, inputs)
     drifting = {k: p.detach().clone() for k, p in params.items()}  # the free-running manual trajectory
     autograd = {k: p.detach().clone().requires_grad_(True) for k, p in params.items()}
     opt = torch.optim.SGD(list(autograd.values()), lr=lr)
@@ -124,7 +138,7 @@ def verify_training(
     first, diverged, step = None, None, -1
     for step, batch in enumerate(_batches(inputs, per_sample, epochs)):
         now = {k: p.detach().clone() for k, p in autograd.items()}  # p_k: both sides start from it
-        judged = _judge(forward, backward, now, batch, per_sample)
+        judged = _judge(forward, backward, now, batch, per_sample, checked)
         if isinstance(judged, Parting):
             first = replace(judged, step=step)
             break
@@ -143,7 +157,7 @@ def verify_training(
     return TrainingReport(step + 1, max_abs, first, drifting, {k: p.detach() for k, p in autograd.items()}, diverged)
 
 
-def _judge(forward, backward, now, batch, per_sample) -> "dict[str, torch.Tensor] | Parting | None":
+def _judge(forward, backward, now, batch, per_sample, checked=()) -> "dict[str, torch.Tensor] | Parting | None":
     """One step judged from p_k: autograd's gradients when every parameter's agrees, else the Parting (step 0, to be
     renumbered), or None when both sides are not finite (diverged). Cheap first: each parameter's row on the rounding
     bound and, where needed, the rounding measured on this step's graph; only a row that still fails is judged again
@@ -151,27 +165,31 @@ def _judge(forward, backward, now, batch, per_sample) -> "dict[str, torch.Tensor
     summed = _summed(forward)
     handed: dict = {}
     shaped = _shaped(backward, handed, per_sample)
-    ora = autograd_oracle(summed, now, batch, per_sample=False, samples=None)
+    ora = autograd_oracle(summed, now, batch, per_sample=False, samples=None, check_inputs=checked)
     g_auto = {k: ora.gradients[k] for k in now}
+    judged = {**now, **{k: batch[k] for k in checked}}  # the parameters, then the checked inputs
+    role = {k: "input" if k in checked else "parameter" for k in judged}
     with torch.no_grad():
         fwd = {k: t.detach() for k, t in ora.intermediates.items()} | {LOSS: ora.loss.detach()}
         got = shaped(fwd, **now, **batch)
     auto_finite = bool(torch.isfinite(ora.loss).all()) and all(bool(torch.isfinite(g).all()) for g in g_auto.values())
     grads = handed.get("grads")
-    unusable = next(((k, why) for k, p in now.items() if (why := _unusable(grads, k, p, per_sample))), None)
+    why = {k: _unusable(grads, k, p, per_sample, ora.gradients[k], role[k]) for k, p in judged.items()}
+    unusable = next(((k, w) for k, w in why.items() if w), None)
     if not auto_finite and (unusable is None or "not finite" in unusable[1]):
         return None  # both sides not finite: a learning rate that diverges, not a mismatch
     if unusable is not None:
-        return Parting(0, unusable[0], [], math.nan, math.nan, math.nan, unusable[1])
+        return Parting(0, unusable[0], [], math.nan, math.nan, math.nan, unusable[1], role[unusable[0]])
     spread = _Spread(ora, False, lambda f, p, i: shaped(f, **p, **i), fwd, now, batch, got)
-    rows = [compare_tensor(k, got[k], g_auto[k], measure=spread.measure(k, {})) for k in now]
+    rows = [compare_tensor(k, got[k], ora.gradients[k], measure=spread.measure(k, {})) for k in judged]
     if all(r.ok for r in rows):
         return g_auto
-    report = verify_chain(summed, shaped, now, batch)
-    row = next((r for r in report.rows if r.name in now and not r.ok), None)  # the training's: a parameter's
+    report = verify_chain(summed, shaped, now, batch, check_inputs=checked)
+    row = next((r for r in report.rows if r.name in judged and not r.ok), None)  # the training's: a parameter's
     if row is None:
         return g_auto
-    return Parting(0, row.name, row.index, row.manual, row.autograd, row.allowance, f"dJ/d{row.name}: {row.problem}")
+    problem = f"dJ/d{row.name}: {row.problem}"
+    return Parting(0, row.name, row.index, row.manual, row.autograd, row.allowance, problem, role[row.name])
 
 
 def _summed(forward: Callable) -> Callable:
@@ -239,18 +257,18 @@ def _drift(forward, backward, drifting, batch, per_sample, lr, autograd, max_abs
         max_abs[k] = max(max_abs[k], float(d.max()) if d.numel() else 0.0)
 
 
-def _unusable(grads, name: str, p: torch.Tensor, per_sample: bool) -> str:
-    """Why the backward's dJ/d(name) cannot update p as it is ("" if it can): never reshaped or cast silently."""
-    if not isinstance(grads, Mapping) or name not in grads:
+def _unusable(grads, name: str, p: torch.Tensor, per_sample: bool, autograd: torch.Tensor, role: str) -> str:
+    """Why the backward's dJ/d(name) cannot update p as it is ("" if it can): never reshaped or cast silently. A
+    gradient that is not a tensor is a ChainUsageError, as verify_chain has it."""
+    if not isinstance(grads, Mapping) or name not in grads or grads[name] is None:
         return "the backward returned no gradient for it"
     g = grads[name]
-    if not isinstance(g, torch.Tensor):
-        return f"the backward returned a {type(g).__name__}, not a tensor"
+    tensor_or_usage_error(name, g, autograd)
     shapes = [tuple(p.shape)] + ([(1, *p.shape)] if per_sample else [])
     if tuple(g.shape) not in shapes:
-        return f"the gradient has shape {list(g.shape)}, the parameter {list(p.shape)}"
+        return f"the gradient has shape {list(g.shape)}, the {role} {list(p.shape)}"
     if g.dtype != p.dtype or g.device != p.device:
-        return f"the gradient is {g.dtype} on {g.device}, the parameter {p.dtype} on {p.device}"
+        return f"the gradient is {g.dtype} on {g.device}, the {role} {p.dtype} on {p.device}"
     if not bool(torch.isfinite(g).all()):
         return "the gradient is not finite (NaN or inf)"
     return ""

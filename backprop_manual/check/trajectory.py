@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import torch
 
+from backprop_manual.check.compare import counted
 from backprop_manual.check.tolerances import tolerances
 from backprop_manual.neuron.loop import Descent, check_neuron_inputs
 
@@ -101,7 +102,7 @@ class TrajectoryReport:
             )
         else:
             verdict = "ok"
-        return f"trajectory, {self.steps} steps: {diffs}: {verdict}"
+        return f"trajectory, {counted(self.steps, 'step')}: {diffs}: {verdict}"
 
 
 def compare_trajectories(manual: torch.Tensor, autograd: torch.Tensor) -> TrajectoryReport:

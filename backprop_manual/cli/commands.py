@@ -13,6 +13,7 @@ from typing import NamedTuple
 import torch
 from tqdm import tqdm
 
+from backprop_manual.check.compare import counted
 from backprop_manual.check.neuron import dtype_name
 from backprop_manual.check.trajectory import compare_trajectories, nn_sgd_descent
 from backprop_manual.cli import plot, verdict
@@ -100,7 +101,7 @@ def run_verify(args: argparse.Namespace) -> int:
     check_steps(args.epochs, trained, "--trajectory-samples")
     print(
         f"backprop_manual: hand-derived gradients vs autograd, {args.data} ({args.feature} -> {args.target}), "
-        f"w = {args.w0:g}, b = {args.b0:g}; trajectory: {args.epochs} epochs, eta = {args.lr:g}, "
+        f"w = {args.w0:g}, b = {args.b0:g}; trajectory: {counted(args.epochs, 'epoch')}, eta = {args.lr:g}, "
         "manual loop vs torch.nn + MSELoss + optim.SGD"
     )
     if args.device is None and "cuda" not in on:
@@ -112,7 +113,7 @@ def run_verify(args: argparse.Namespace) -> int:
         run = side_by_side(s.w, s.b, data.X, data.y, eta=args.lr, epochs=args.epochs, desc=f"trajectory {d} {n}")
         trajectory = compare_trajectories(run.manual.trajectory, run.autograd.trajectory)
         v = s.verification()
-        print(f"\n{d} {n}: {s.samples} samples")
+        print(f"\n{d} {n}: {counted(s.samples, 'sample')}")
         print(v.table() if v.ok else v.message())
         if len(data.ids) < s.samples:
             print(f"  trajectory on the first {len(data.ids)} of the {s.samples} samples (--trajectory-samples)")
@@ -202,8 +203,9 @@ def run_train(args: argparse.Namespace) -> int:
     n = len(data.ids)
     more = " (--samples: more rows in the file are not used)" if n == args.samples and lines > n else ""
     print(
-        f"backprop-manual train: {args.data} ({args.feature} -> {args.target}), {n} samples{more}, {args.epochs} "
-        f"epochs, eta = {args.lr:g}, from w = {args.w0:g}, b = {args.b0:g}, on {device} in {dtype_name(data.X.dtype)}"
+        f"backprop-manual train: {args.data} ({args.feature} -> {args.target}), {counted(n, 'sample')}{more}, "
+        f"{counted(args.epochs, 'epoch')}, eta = {args.lr:g}, from w = {args.w0:g}, b = {args.b0:g}, on {device} in "
+        f"{dtype_name(data.X.dtype)}"
     )
     run = side_by_side(w, b, data.X, data.y, eta=args.lr, epochs=args.epochs)
     report = compare_trajectories(run.manual.trajectory, run.autograd.trajectory)
@@ -214,7 +216,7 @@ def run_train(args: argparse.Namespace) -> int:
     ):
         print(f"  {name:<36}{float(d.w):>20.12g}{float(d.b):>20.12g}{float(d.trajectory[-1, :, 2].mean()):>16.8g}")
     largest = ", ".join(f"{p} {d:.3e}" for p, d in report.max_abs.items())
-    print(f"\n  largest step-wise |manual - autograd| over {report.steps} steps: {largest}")
+    print(f"\n  largest step-wise |manual - autograd| over {counted(report.steps, 'step')}: {largest}")
     print(f"  {report.summary()}")
     if report.overflow is not None:
         raise not_verified(args, (f"{device} {dtype_name(data.X.dtype)}", report.overflow))
@@ -222,7 +224,7 @@ def run_train(args: argparse.Namespace) -> int:
         plot.plot_training(
             args.plot,
             run,
-            title=f"{Path(args.data).name}: {n} samples, {args.epochs} epochs, "
+            title=f"{Path(args.data).name}: {counted(n, 'sample')}, {counted(args.epochs, 'epoch')}, "
             f"eta = {args.lr:g}, {device} {dtype_name(data.X.dtype)}",
         )
         print(f"\nfigure: {args.plot}")

@@ -1,9 +1,10 @@
 """`backprop-manual verify|train --derivation NAME|FILE.py`: a shipped derivation or the user's own, on check/.
 
-A derivation defines forward, backward and example(dtype, device) -> (params, inputs), and may define PER_SAMPLE
-and LR (backprop_manual/derivations/__init__.py, docs/your-own-derivation.md). On each device and dtype:
-    verify_chain(forward, backward, *example(dtype, device), per_sample=PER_SAMPLE)   every gradient, chain order
-    verify_training(..., lr=LR, epochs=--epochs)                                    hand SGD vs torch.optim.SGD
+A derivation defines forward, backward and example(dtype, device) -> (params, inputs), and may define PER_SAMPLE,
+LR and CHECK_INPUTS (backprop_manual/derivations/__init__.py, docs/your-own-derivation.md). On each device and dtype:
+    verify_chain(forward, backward, *example(dtype, device), per_sample=PER_SAMPLE, check_inputs=CHECK_INPUTS)
+                                                                                    every gradient, chain order
+    verify_training(..., lr=LR, epochs=--epochs, check_inputs=CHECK_INPUTS)         hand SGD vs torch.optim.SGD
 Whatever is wrong with the file itself (missing, not importing, no forward, a bad example, an exception inside
 its own functions) is a UsageError: exit 2, one line naming the file and what, no traceback. 1 is a disagreement.
 """
@@ -22,6 +23,7 @@ from pathlib import Path
 import torch
 
 from backprop_manual.check import ChainReport, ChainUsageError, TrainingReport, verify_chain, verify_training
+from backprop_manual.check.compare import all_agree, counted
 from backprop_manual.cli import distributed
 from backprop_manual.cli.commands import ANY_DTYPE, DTYPES, UsageError, check_output, devices
 from backprop_manual.cli.verdict import write
@@ -32,8 +34,10 @@ from backprop_manual.distributed.derivations import DISTRIBUTED
 DEFAULT_LR = 0.1  # when neither --lr nor the module's LR says
 # The --json document's layout (docs/cli.md), raised when a key changes meaning or goes away. 1: ok and gradients_ok
 # where status is now, an ok in every row beside its status, the training's autograd side called `reference`.
-SCHEMA = 3  # 3: rows judged by the error model (allowance, uncertainty, rule, ratio; no max_ulp, ulp_budget, floor),
-# the status "less accurate", training in lockstep with "diverged"; 2: the autograd side named autograd
+SCHEMA = 4  # 4: a row's label is its name except in the lesson's neuron (delta_J_delta_z there); derivation's
+# check_inputs, a training first_divergence's role; 3: rows judged by the error model (allowance, uncertainty, rule,
+# ratio; no max_ulp, ulp_budget, floor), the status "less accurate", training in lockstep with "diverged"; 2: the
+# autograd side named autograd
 FUNCTIONS = ("forward", "backward", "example")
 _unique = itertools.count()  # user files are imported under backprop_manual_user_derivation_<n>
 
@@ -52,6 +56,7 @@ class Derivation:
     example: Callable
     per_sample: bool
     lr: float | None  # the module's LR, if it has one
+    check_inputs: tuple[str, ...] = ()  # the module's CHECK_INPUTS: inputs whose dJ/d(input) is checked too
 
 
 def first_line(e: BaseException, path: str = "") -> str:
@@ -123,9 +128,16 @@ def _derivation(name: str, source: str, module) -> Derivation:
     lr = getattr(module, "LR", None)
     if lr is not None and (isinstance(lr, bool) or not isinstance(lr, int | float) or not 0 < lr < math.inf):
         raise UsageError(f"{name}: LR must be a finite number > 0, not {lr!r}")
+    check_inputs = getattr(module, "CHECK_INPUTS", ())
+    if isinstance(check_inputs, str) or not (
+        isinstance(check_inputs, tuple | list) and all(isinstance(k, str) for k in check_inputs)
+    ):
+        raise UsageError(f"{name}: CHECK_INPUTS must be a tuple of input names, e.g. ('x',), not {check_inputs!r}")
     path = str(Path(module.__file__).resolve())
     fns = {f: _guarded(getattr(module, f), f, path) for f in ("forward", "backward")}
-    return Derivation(name, source, path, fns["forward"], fns["backward"], module.example, per_sample, lr)
+    return Derivation(
+        name, source, path, fns["forward"], fns["backward"], module.example, per_sample, lr, tuple(check_inputs)
+    )
 
 
 def point(d: Derivation, dtype: str, device: str) -> tuple[dict, dict]:
@@ -180,10 +192,12 @@ def describe(d: Derivation, args: argparse.Namespace, lr: float, lr_from: str) -
     what = f": {SHIPPED[d.name][1]}" if d.name in SHIPPED else ""
     steps = "one step per sample, PER_SAMPLE" if d.per_sample else "one full-batch step each"
     source = f" ({d.source})" if d.source != d.name else ""
+    grads = ", ".join(f"dJ/d{k}" for k in d.check_inputs)
+    checked = f"; {grads} checked too (CHECK_INPUTS), never trained" if d.check_inputs else ""
     if not args.epochs:
-        return f"derivation {d.name}{source}{what}; training: skipped (--epochs 0)"
-    epochs = f"{args.epochs} epoch{'s' if args.epochs != 1 else ''}"
-    return f"derivation {d.name}{source}{what}; training: {epochs} ({steps}), lr = {lr:g} ({lr_from})"
+        return f"derivation {d.name}{source}{what}; training: skipped (--epochs 0){checked}"
+    epochs = counted(args.epochs, "epoch")
+    return f"derivation {d.name}{source}{what}; training: {epochs} ({steps}), lr = {lr:g} ({lr_from}){checked}"
 
 
 def run_verify(args: argparse.Namespace) -> int:
@@ -206,7 +220,16 @@ def run_verify(args: argparse.Namespace) -> int:
     for (device, dtype), (params, inputs) in points.items():
         where = f"on {device} in {dtype}"
         report = checked(
-            d, where, verify_chain, d.forward, d.backward, params, inputs, per_sample=d.per_sample, strict=args.strict
+            d,
+            where,
+            verify_chain,
+            d.forward,
+            d.backward,
+            params,
+            inputs,
+            per_sample=d.per_sample,
+            strict=args.strict,
+            check_inputs=d.check_inputs,
         )
         if not report.loss_finite:  # NaN is never agreement, and a point where J itself is NaN or inf is no test
             raise UsageError(f"{d.name}: J is not finite at example()'s point {where}: not verified; choose another")
@@ -215,7 +238,7 @@ def run_verify(args: argparse.Namespace) -> int:
         if report.ok:
             notes = "".join(f"\n  note: {n}" for n in report.notes)
             less = f" ({len(report.less_accurate)} less accurate than autograd)" if report.less_accurate else ""
-            print(f"\n{device} {dtype}: all {len(report.rows)} gradients agree{less}{notes}\n{text}")
+            print(f"\n{device} {dtype}: {all_agree(len(report.rows))}{less}{notes}\n{text}")
         else:
             print(f"\n{device} {dtype}: MISMATCH\n{text}")
         print(f"  {training.summary() if training else 'training: skipped (--epochs 0)'}")
@@ -261,7 +284,12 @@ def verdict(args, d: Derivation, on: list[str], lr: float, lr_from: str, runs: l
         "status": "ok" if ok else "MISMATCH",
         "exit_code": 0 if ok else 1,
         "command": "backprop-manual verify",
-        "derivation": {"name": d.name, "source": d.source, "per_sample": d.per_sample},
+        "derivation": {
+            "name": d.name,
+            "source": d.source,
+            "per_sample": d.per_sample,
+            "check_inputs": list(d.check_inputs),
+        },
         "training": {"epochs": args.epochs, "lr": lr, "lr_from": lr_from},
         "devices_not_available": [x for x in ("cpu", "cuda") if args.device is None and x not in on],
         "torch": torch.__version__,
@@ -281,18 +309,24 @@ def run_train(args: argparse.Namespace) -> int:
     report = checked(d, where, train, d, params, inputs, lr, args.epochs)
     J = [checked(d, where, cost, d, p, inputs) for p in (params, report.manual, report.autograd)]
     print(f"\n  J: {J[0]:.8g} at the start; at the end: manual {J[1]:.8g}, torch.optim.SGD {J[2]:.8g}")
-    print(f"\n  {'parameter':<12}{'shape':<14}{'final |manual - SGD|':>22}{'largest over the steps':>24}")
+    name = max([12, *(len(k) + 2 for k in report.manual)])  # columns as wide as a long name or shape needs
+    shape = max([14, *(len(str(list(m.shape))) + 2 for m in report.manual.values())])
+    print(f"\n  {'parameter':<{name}}{'shape':<{shape}}{'final |manual - SGD|':>22}{'largest over the steps':>24}")
     for k, m in report.manual.items():
         final = float((m.double() - report.autograd[k].double()).abs().max()) if m.numel() else 0.0
-        print(f"  {k:<12}{str(list(m.shape)):<14}{final:>22.3e}{report.max_abs[k]:>24.3e}")
+        print(f"  {k:<{name}}{str(list(m.shape)):<{shape}}{final:>22.3e}{report.max_abs[k]:>24.3e}")
     print(f"\n  {report.summary()}")
     return 0 if report.ok else 1
 
 
 def train(d: Derivation, params: dict, inputs: dict, lr: float, epochs: int) -> TrainingReport:
     """PER_SAMPLE: one sample per step, J = that sample's J_i (the lesson's loop); else the full batch per step."""
-    forward, backward = batch_form(d.forward, d.backward, "sum") if d.per_sample else (d.forward, d.backward)
-    return verify_training(forward, backward, params, inputs, lr=lr, epochs=epochs, per_sample=d.per_sample)
+    forward, backward = (
+        batch_form(d.forward, d.backward, "sum", d.check_inputs) if d.per_sample else (d.forward, d.backward)
+    )
+    return verify_training(
+        forward, backward, params, inputs, lr=lr, epochs=epochs, per_sample=d.per_sample, check_inputs=d.check_inputs
+    )
 
 
 def cost(d: Derivation, params: dict, inputs: dict) -> float:

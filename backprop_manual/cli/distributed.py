@@ -115,7 +115,13 @@ def verdict(args, description: str, world_size: int, report) -> dict:
         "status": "ok" if report.ok else "MISMATCH",
         "exit_code": 0 if report.ok else 1,
         "command": "backprop-manual verify",
-        "derivation": {"name": args.derivation, "source": description, "per_sample": False, "distributed": True},
+        "derivation": {
+            "name": args.derivation,
+            "source": description,
+            "per_sample": False,
+            "check_inputs": [],
+            "distributed": True,
+        },
         "world_size": world_size,
         "layouts": {k: describe(p) for k, p in report.layouts.items()},
         "first_divergence": None if first is None else asdict(first),  # name, rank ("all": the ranks' sum), stage

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import torch
 
+from backprop_manual.check.compare import counted
 from backprop_manual.check.tolerances import tolerances
 
 if TYPE_CHECKING:  # cli.commands imports this module
@@ -77,7 +78,8 @@ class ParameterSteps(NamedTuple):
 
     def count(self) -> str:
         zeros = int((self.diff == 0).sum())
-        return f"{self.name}: {zeros:,} of {len(self.diff):,} steps exactly 0, largest {float(self.diff.max()):.3g}"
+        steps = f"{len(self.diff):,} step{'' if len(self.diff) == 1 else 's'}"
+        return f"{self.name}: {zeros:,} of {steps} exactly 0, largest {float(self.diff.max()):.3g}"
 
 
 def parameter_steps(run: SideBySide) -> list[ParameterSteps]:
@@ -124,7 +126,7 @@ def draw_cost(ax, run: SideBySide) -> None:
     gap = float((J_manual - J_reference).abs().max())
     same = "the curves coincide: equal J in every epoch" if gap == 0 else f"the curves differ, by {gap:.3g} at most"
     n = run.manual.trajectory.shape[1]
-    ax.set(xlabel="epoch", ylabel=f"J, mean over the epoch's {n} steps", title=f"Cost per epoch ({same})")
+    ax.set(xlabel="epoch", ylabel=f"J, mean over the epoch's {counted(n, 'step')}", title=f"Cost per epoch ({same})")
     ax.xaxis.get_major_locator().set_params(integer=True)  # epochs are whole: no 2.5 on the axis
     ax.legend()
 

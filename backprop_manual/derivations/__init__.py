@@ -4,7 +4,8 @@ Every derivation module (and a user's own file given to `backprop-manual verify 
     forward(**params, **inputs) -> {"name": tensor, ..., "loss": J}     the named intermediates, in the order computed
     backward(fwd, **params, **inputs) -> {"name": dJ/d(name), ...}      by hand
     example(dtype, device) -> (params, inputs)                           a point to verify it at
-and may define PER_SAMPLE = True (one J per sample, see verify_chain) and LR (a learning rate for training).
+and may define PER_SAMPLE = True (one J per sample, see verify_chain), LR (a learning rate for training) and
+CHECK_INPUTS = ("x",) (inputs whose dJ/d(input) is checked too, verify_chain's check_inputs: never trained).
 """
 
 # name -> (module, one-line description), in the order the lesson takes them

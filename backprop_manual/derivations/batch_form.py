@@ -6,16 +6,21 @@ gives one J per sample. (verify_training's per-sample mode takes the per-sample 
     reduce="mean":  J = (1/N) sum_i J_i    the full-batch mean, as derivations/matrix.py takes it
 The samples do not interact, so by hand, with s = 1 (sum) or 1/N (mean):
     dJ/d(intermediate)_i = s · dJ_i/d(intermediate)_i
+    dJ/d(input)_i        = s · dJ_i/d(input)_i              (a checked input, check_inputs: its own shape, as is)
     dJ/d(parameter)      = s · sum_i dJ_i/d(parameter)      (the per-sample backward gives one per sample)
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from backprop_manual.check.graph import LOSS
 
 
-def batch_form(forward: Callable, backward: Callable, reduce: str = "sum") -> tuple[Callable, Callable]:
-    """(forward, backward) of J = sum_i J_i or mean_i J_i, from a per-sample forward and backward."""
+def batch_form(
+    forward: Callable, backward: Callable, reduce: str = "sum", check_inputs: Iterable[str] = ()
+) -> tuple[Callable, Callable]:
+    """(forward, backward) of J = sum_i J_i or mean_i J_i, from a per-sample forward and backward; the gradients of
+    the inputs named in check_inputs are per sample already, like an intermediate's."""
+    per_sample = set(check_inputs)
     if reduce not in ("sum", "mean"):
         raise ValueError(f"reduce is 'sum' or 'mean', not {reduce!r}")
 
@@ -27,6 +32,6 @@ def batch_form(forward: Callable, backward: Callable, reduce: str = "sum") -> tu
         grads = backward(fwd, **args)
         n = next(t.shape[0] for k, t in fwd.items() if k != LOSS)  # every intermediate is [N, ...]
         s = 1 if reduce == "sum" else 1 / n
-        return {k: s * (g if k in fwd else g.sum(0)) for k, g in grads.items()}
+        return {k: s * (g if k in fwd or k in per_sample else g.sum(0)) for k, g in grads.items()}
 
     return batch_forward, batch_backward

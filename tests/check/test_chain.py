@@ -5,10 +5,13 @@ check/oracle.py (autograd, batch and per sample), graph.py (chain order, usage e
 witness.py (finite differences) have no test file of their own: they are tested here, through verify_chain, and
 compare.py also through compare_intermediate in test_neuron.py. verify_training: test_training.py."""
 
+import inspect
+
 import pytest
 import torch
 
-from backprop_manual.check import ChainUsageError, verify_chain
+from backprop_manual.check import ChainUsageError, verify_chain, verify_training
+from backprop_manual.check.compare import symbol
 from backprop_manual.check.model import MULTIPLIER
 from tests.check import two_layer as tl
 from tests.check.mistakes import MISTAKES
@@ -68,10 +71,11 @@ def test_a_planted_mistake_fails_and_blames_its_gradient_first(dtype, mistake):
     with pytest.raises(AssertionError) as failure:
         report.assert_ok()
     text = str(failure.value)
-    assert text.startswith(f"{blamed} (delta_J_delta_{blamed}, ")
+    assert text.startswith(f"{blamed} ({symbol(blamed)}) "), "a user's chain is named as its author wrote it"
     assert "is the first gradient in chain order to diverge" in text.splitlines()[0]
     assert sum(line.endswith("<- first") for line in text.splitlines()) == 1
-    assert len([line for line in text.splitlines() if "delta_J_delta_" in line]) >= len(report.rows)
+    table = [line.split()[0] for line in text.splitlines() if line.startswith("  ") and not line.startswith("   ")]
+    assert table[-len(report.rows) :] == [r.name for r in report.rows], "every row in the table, by its own name"
 
 
 def test_the_manual_side_is_blamed_by_the_witness():
@@ -228,3 +232,105 @@ def test_a_point_where_j_itself_is_not_finite_is_not_verified_and_never_ok():
     )
     assert not report.ok and not report.loss_finite
     assert "J is not finite at this point" in report.message()
+
+
+@pytest.mark.parametrize(
+    "change, what",
+    [
+        pytest.param(lambda g: g.numpy(), "a numpy.ndarray", id="numpy-array"),
+        pytest.param(lambda g: g.numpy().sum(), "a numpy.float64", id="numpy-scalar"),
+        pytest.param(lambda g: float(g.sum()), "a float", id="python-float"),
+        pytest.param(lambda g: int(g.sum()), "an int", id="python-int"),
+        pytest.param(lambda g: g.tolist(), "a list", id="list"),
+    ],
+)
+def test_a_gradient_that_is_not_a_tensor_is_a_usage_error_naming_it_and_the_fix(change, what):
+    params, inputs = neuron(torch.float64)
+    with pytest.raises(ChainUsageError) as error:
+        verify_chain(
+            neuron_forward, lambda fwd, **a: {**neuron_backward(fwd, **a), "z": change(fwd["z"])}, params, inputs
+        )
+    assert str(error.value) == (
+        f"the backward's gradient 'z' (dJ/dz) is {what}, not a torch.Tensor: return a tensor, e.g. "
+        "torch.as_tensor(value, dtype=torch.float64, device='cpu')"
+    )
+
+
+def test_a_users_chain_is_labelled_by_its_own_names_and_the_lessons_neuron_by_the_lessons():
+    params, inputs = tl.example(torch.float64, "cpu")
+    mine = verify_chain(tl.forward, tl.backward, params, inputs)
+    assert [r.label for r in mine.rows] == [r.name for r in mine.rows], "sigma too: the chain is not the neuron"
+    assert [r.symbol for r in mine.rows][:2] == ["dJ/dpenalty", "dJ/dσ"], "the symbol column stays"
+    lesson = verify_chain(neuron_forward, neuron_backward, *neuron(torch.float64))
+    assert [r.label for r in lesson.rows] == [
+        "delta_J_delta_sigma",
+        "delta_J_delta_z",
+        "delta_J_delta_w",
+        "delta_J_delta_b",
+    ]
+    wrong = verify_chain(
+        neuron_forward, lambda f, **a: {**neuron_backward(f, **a), "z": 2 * f["z"]}, *neuron(torch.float64)
+    )
+    assert wrong.message().startswith("z (delta_J_delta_z, dJ/dz) is the first gradient in chain order to diverge")
+
+
+def test_the_tables_columns_stay_aligned_with_long_names_shapes_and_counts():
+    def forward(weight_of_the_first_layer, x):
+        the_pre_activation_of_the_first_layer = x * weight_of_the_first_layer
+        return {
+            "the_pre_activation_of_the_first_layer": the_pre_activation_of_the_first_layer,
+            "loss": (the_pre_activation_of_the_first_layer**2).sum(),
+        }
+
+    def backward(fwd, weight_of_the_first_layer, x):
+        d = 2 * fwd["the_pre_activation_of_the_first_layer"]
+        return {"the_pre_activation_of_the_first_layer": d, "weight_of_the_first_layer": 3 * (x * d).sum(0)}
+
+    x = torch.randn(2, 3, 4, 5, 6, 7, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    report = verify_chain(
+        forward, backward, {"weight_of_the_first_layer": torch.ones(3, 4, 5, 6, 7, dtype=torch.float64)}, {"x": x}
+    )
+    assert not report.ok
+    header, *rows = report.table().splitlines()
+    assert len(rows) == 2 and "[2, 3, 4, 5, 6, 7]" in rows[0] and "2520/2520" in rows[1], rows
+    for column in ("shape", "max |diff|", "allowed", "u", "ratio", "rule", "mismatched", "at", "status"):
+        start = header.index(f" {column}") + 1  # the header's own columns: left-aligned start where they start,
+        end = start + len(column)  # right-aligned end where they end
+        left = column in ("shape", "rule", "at", "status")
+        for row in rows:
+            edge = row[start - 1 : start + 1] if left else row[end - 1 : end + 1]
+            assert (edge[0] == " ") if left else (edge[1] == " "), f"{column!r} out of line:\n{header}\n{row}"
+            assert edge[1 if left else 0] != " ", f"{column!r} out of line:\n{header}\n{row}"
+
+
+def test_one_gradient_agrees_and_a_non_value_divergence_says_why_no_witness_in_plain_words():
+    def forward(w, x):
+        return {"loss": (w * x).sum()}
+
+    report = verify_chain(
+        forward,
+        lambda fwd, w, x: {"w": x.sum()},
+        {"w": torch.tensor(2.0, dtype=torch.float64)},
+        {"x": torch.ones(3, dtype=torch.float64)},
+    )
+    assert report.message().startswith("1 gradient agrees, on cpu in float64"), report.message()
+    params, inputs = neuron(torch.float64)
+    missing = verify_chain(
+        neuron_forward,
+        lambda fwd, **a: {k: v for k, v in neuron_backward(fwd, **a).items() if k != "z"},
+        params,
+        inputs,
+    )
+    assert "  witness: not consulted: the first divergence (missing) is not a question of values\n" in missing.message()
+
+
+@pytest.mark.parametrize("fn", [verify_chain, verify_training], ids=["verify_chain", "verify_training"])
+def test_help_documents_every_argument(fn):
+    """Each argument opens a line of the docstring, `name:` or `name(...)`."""
+    lines = [line.strip() for line in (fn.__doc__ or "").splitlines()]
+    undocumented = [
+        name
+        for name in inspect.signature(fn).parameters
+        if not any(line.startswith((f"{name}:", f"{name}(")) for line in lines)
+    ]
+    assert not undocumented, f"help({fn.__name__}) does not document {', '.join(undocumented)}"

@@ -4,7 +4,7 @@ step, full batch and per sample, and a run that parts is named at its first step
 import pytest
 import torch
 
-from backprop_manual.check import verify_training
+from backprop_manual.check import ChainUsageError, verify_training
 from tests.check import two_layer as tl
 from tests.check.mistakes import MISTAKES
 from tests.check.test_chain import neuron
@@ -51,7 +51,6 @@ def test_per_sample_training_takes_a_per_sample_forward_as_it_is(dtype):
     "change, problem",
     [
         pytest.param(lambda g: {k: v for k, v in g.items() if k != "b2"}, "no gradient for it", id="missing"),
-        pytest.param(lambda g: {**g, "b2": float(g["b2"])}, "a float, not a tensor", id="not-a-tensor"),
         pytest.param(lambda g: {**g, "W2": g["W2"].T}, "shape [1, 16], the parameter [16, 1]", id="transposed"),
         pytest.param(
             lambda g: {**g, "W2": g["W2"].float()},
@@ -69,3 +68,32 @@ def test_training_parts_at_a_gradient_it_cannot_use_as_derived_never_reshaping_o
     assert not report.ok
     assert report.first.step == 0 and report.first.parameter in ("b2", "W2")
     assert problem in report.summary()
+
+
+@pytest.mark.parametrize(
+    "change, what",
+    [
+        pytest.param(lambda g: float(g), "a float", id="float"),
+        pytest.param(lambda g: g.numpy(), "a numpy.ndarray", id="numpy"),
+        pytest.param(lambda g: g.tolist(), "a list", id="list"),
+    ],
+)
+def test_a_gradient_that_is_not_a_tensor_is_a_usage_error_never_a_parting(change, what):
+    params, inputs = tl.example(torch.float64, "cpu", N=32)
+    with pytest.raises(
+        ChainUsageError, match=rf"the backward's gradient 'b2' \(dJ/db2\) is {what}, not a torch.Tensor"
+    ):
+        verify_training(
+            tl.forward,
+            lambda fwd, **a: {**tl.backward(fwd, **a), "b2": change(tl.backward(fwd, **a)["b2"])},
+            params,
+            inputs,
+            lr=0.5,
+            epochs=2,
+        )
+
+
+def test_one_step_is_one_step():
+    params, inputs = tl.example(torch.float64, "cpu", N=8)
+    summary = verify_training(tl.forward, tl.backward, params, inputs, lr=0.5, epochs=1).summary()
+    assert summary.startswith("training, 1 step in lockstep "), summary

@@ -54,6 +54,8 @@ def test_trajectory_summary_and_divergence():
     assert str(d) == "epoch 1, sample 7, parameter b: manual -1.5 vs autograd -1.25, |diff| 0.25 > allowed 2e-07"
     ok = TrajectoryReport(steps=3, max_abs={"w": 0.0, "b": 1e-9}, first=None)
     assert ok.summary() == "trajectory, 3 steps: max |diff| w 0.000e+00, max |diff| b 1.000e-09: ok"
+    one = TrajectoryReport(steps=1, max_abs={"w": 0.0, "b": 0.0}, first=None)
+    assert one.summary().startswith("trajectory, 1 step: "), "never '1 steps'"
     bad = TrajectoryReport(steps=3, max_abs={"w": 0.0, "b": 0.25}, first=d)
     assert (
         bad.summary() == f"trajectory, 3 steps: max |diff| w 0.000e+00, max |diff| b 2.500e-01: MISMATCH, first at {d}"

@@ -164,6 +164,36 @@ BAD_FILES = {
         lambda s: edit(s, "    sigma = torch.sigmoid(z)\n", '    sigma = {}["sigmoid"]\n'),
         "forward raised KeyError: 'sigmoid' (line 7), on cpu in float32",
     ),
+    # a gradient that is not a torch tensor breaks the contract: a usage error naming it, never a MISMATCH (exit 1)
+    "gradient-a-numpy-array": (
+        lambda s: edit(s, '"w": X.T @ d_z,', '"w": (X.T @ d_z).numpy(),'),
+        "the backward's gradient 'w' (dJ/dw) is a numpy.ndarray, not a torch.Tensor: return a tensor, e.g. "
+        "torch.as_tensor(value, dtype=torch.float32, device='cpu'), on cpu in float32",
+    ),
+    "gradient-a-numpy-scalar": (
+        lambda s: edit(s, '"b": d_z.sum(0)}', '"b": d_z.sum(0).numpy()[()]}'),
+        "the backward's gradient 'b' (dJ/db) is a numpy.float32, not a torch.Tensor",
+    ),
+    "gradient-a-python-float": (
+        lambda s: edit(s, '"b": d_z.sum(0)}', '"b": float(d_z.sum(0))}'),
+        "the backward's gradient 'b' (dJ/db) is a float, not a torch.Tensor",
+    ),
+    "gradient-a-list": (
+        lambda s: edit(s, '"w": X.T @ d_z,', '"w": (X.T @ d_z).tolist(),'),
+        "the backward's gradient 'w' (dJ/dw) is a list, not a torch.Tensor",
+    ),
+    "check-inputs-a-string": (
+        lambda s: s + '\nCHECK_INPUTS = "X"\n',
+        "CHECK_INPUTS must be a tuple of input names, e.g. ('x',), not 'X'",
+    ),
+    "check-inputs-not-an-input": (
+        lambda s: s + '\nCHECK_INPUTS = ("Q",)\n',
+        "check_inputs names 'Q', which is not among the inputs ('X', 'y'), on cpu in float32",
+    ),
+    "check-inputs-a-parameter": (
+        lambda s: s + '\nCHECK_INPUTS = ("w",)\n',
+        "check_inputs names 'w', a parameter: a parameter's gradient is checked anyway",
+    ),
 }
 
 
@@ -279,6 +309,39 @@ def test_a_per_sample_file_trains_one_sample_per_step(tmp_path, capsys):
     assert "  delta_J_delta_w             dJ/dw  [7]" in out, "each sample's own dJ_i/dw"
 
 
+CHECKED = edit(MINE, '"b": d_z.sum(0)}', '"b": d_z.sum(0), "X": d_z[:, None] * w}') + '\nCHECK_INPUTS = ("X",)\n'
+
+
+def test_a_file_with_check_inputs_checks_the_input_and_never_trains_it(tmp_path, capsys):
+    verdict = tmp_path / "v.json"
+    assert main(["verify", "--derivation", user_file(tmp_path, CHECKED), *CPU, "--json", str(verdict)]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].endswith("; dJ/dX checked too (CHECK_INPUTS), never trained"), out
+    rows = [line.split("]")[0].split() for line in out.splitlines() if line.startswith("  X ")]
+    assert rows == [["X", "dJ/dX", "[16,", "3"]] * 2, "a row in each dtype, by the user's name, shape [16, 3]"
+    document = strict_json(verdict)
+    assert document["derivation"]["check_inputs"] == ["X"]
+    assert all(set(run["training"]["max_abs_diff"]) == {"w", "b"} for run in document["runs"]), "X is not trained"
+    wrong = edit(CHECKED, '"X": d_z[:, None] * w}', '"X": d_z[:, None] * w.flip(0)}')
+    assert main(["verify", "--derivation", user_file(tmp_path, wrong), *CPU, "--dtype", "float64"]) == 1
+    out = capsys.readouterr().out
+    assert "\ncpu float64: MISMATCH\nX (dJ/dX) is the first gradient in chain order to diverge: " in out
+    assert ": MISMATCH, first at step 0, input X[0, 0]: " in out
+
+
+def test_a_per_sample_file_with_check_inputs_trains_one_sample_per_step(tmp_path, capsys):
+    source = edit(PER_SAMPLE, '"b": d_z}', '"b": d_z, "x": w * d_z}') + 'CHECK_INPUTS = ("x",)\n'
+    assert main(["verify", "--derivation", user_file(tmp_path, source), *CPU, "--epochs", "3"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("  training, 21 steps in lockstep ") == 2, "7 samples x 3 epochs, in each dtype"
+    assert "  x                           dJ/dx  [7]" in out, "each sample's own dJ_i/dx_i"
+    wrong = edit(source, '"x": w * d_z}', '"x": 2 * w * d_z}')
+    assert main(["verify", "--derivation", user_file(tmp_path, wrong), *CPU, "--dtype", "float64"]) == 1
+    out = capsys.readouterr().out
+    assert "\nx (dJ/dx) is the first gradient in chain order to diverge: " in out
+    assert ": MISMATCH, first at step 0, input x[0]: " in out, "one sample per step: x of shape [1]"
+
+
 def strict_json(path: Path) -> dict:
     def refuse(constant):
         raise ValueError(f"not strict JSON: {constant}")
@@ -291,12 +354,12 @@ def test_the_json_verdict_holds_every_row_with_null_for_non_finite(tmp_path, cap
     assert main(["verify", "--derivation", path, *CPU, "--epochs", "3", "--json", str(verdict)]) == 0
     document = strict_json(verdict)
     assert {k: document[k] for k in ("schema", "status", "exit_code", "command")} == {
-        "schema": 3,
+        "schema": 4,
         "status": "ok",
         "exit_code": 0,
         "command": "backprop-manual verify",
     }
-    assert document["derivation"] == {"name": path, "source": path, "per_sample": False}
+    assert document["derivation"] == {"name": path, "source": path, "per_sample": False, "check_inputs": []}
     assert document["training"] == {"epochs": 3, "lr": 0.1, "lr_from": "the default"}
     assert document["devices_not_available"] == []  # --device cpu: nothing was left out
     assert document["torch"] == torch.__version__
@@ -342,7 +405,8 @@ def test_the_json_verdict_of_a_mismatch(tmp_path, capsys):
     assert all("ok" not in r for r in run["intermediates"]), "a row's status says it: no ok beside it"
     first = run["training"]["first_divergence"]
     assert (run["training"]["status"], first["step"], first["parameter"]) == ("MISMATCH", 0, "w")
-    assert set(first) == {"step", "parameter", "index", "manual", "autograd", "allowance", "problem"}
+    assert set(first) == {"step", "parameter", "index", "manual", "autograd", "allowance", "problem", "role"}
+    assert first["role"] == "parameter"
     assert first["problem"].startswith("dJ/dw: |manual - autograd| "), "a value that parted, by the error model's rule"
 
 

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from backprop_manual.check import ChainReport, verify_chain
+from backprop_manual.check.compare import LESSON, symbol
 
 POINTS = [pytest.param(None, id="example"), pytest.param(1, id="seed1")]
 
@@ -21,8 +22,11 @@ def perturbed(params: dict, seed: int | None) -> dict:
 
 
 def point(module, dtype, device, seed: int | None):
+    """The example's point, the parameters and the checked inputs (CHECK_INPUTS, the layer's x) moved together."""
     params, inputs = module.example(dtype, device)
-    return perturbed(params, seed), inputs
+    checked = {k: inputs[k] for k in getattr(module, "CHECK_INPUTS", ())}
+    moved = perturbed({**checked, **params}, seed)
+    return {k: moved[k] for k in params}, {**inputs, **{k: moved[k] for k in checked}}
 
 
 def changed(backward, **replace):
@@ -39,17 +43,29 @@ def changed(backward, **replace):
 
 
 def verify(module, backward, params, inputs) -> ChainReport:
-    return verify_chain(module.forward, backward, params, inputs, per_sample=getattr(module, "PER_SAMPLE", False))
+    """verify_chain as the command runs the module: its PER_SAMPLE and CHECK_INPUTS, if it has them."""
+    return verify_chain(
+        module.forward,
+        backward,
+        params,
+        inputs,
+        per_sample=getattr(module, "PER_SAMPLE", False),
+        check_inputs=getattr(module, "CHECK_INPUTS", ()),
+    )
 
 
 def assert_blamed(report: ChainReport, name: str, status: str) -> None:
-    """The report fails, `name` is its first divergence with `status`, every row before it agrees."""
+    """The report fails, `name` is its first divergence with `status`, every row before it agrees, and the message
+    starts with the name and its label: the lesson's delta_J_delta_z in the lesson's neuron, else the name itself."""
     __tracebackhide__ = True
     first = report.first_divergence
     assert first is not None, f"the planted mistake went unnoticed:\n{report.message()}"
     assert (first.name, first.status) == (name, status), report.message()
     assert all(r.ok for r in report.rows[: report.rows.index(first)]), "every row before the first agrees"
-    assert report.message().startswith(f"{name} (delta_J_delta_{name}, "), report.message()
+    lesson = {r.name for r in report.rows} <= set(LESSON)
+    labelled = f"{name} (delta_J_delta_{name}, {symbol(name)})" if lesson else f"{name} ({symbol(name)})"
+    assert first.label == (f"delta_J_delta_{name}" if lesson else name), first.label
+    assert report.message().startswith(f"{labelled} is the first gradient in chain order to diverge"), report.message()
 
 
 def moved(report, params: dict) -> float:

@@ -56,7 +56,7 @@ def test_the_derivation_agrees_with_autograd(device, dtype, seed):
 
 def test_the_forward_is_torch_layer_norm(dtype):
     params, inputs = layernorm.example(dtype, "cpu")
-    x, w, b = params["x"], params["w"], params["b"]
+    x, w, b = inputs["x"], params["w"], params["b"]
     out = layernorm.forward(**params, **inputs)["out"]
     torch.testing.assert_close(out, torch.nn.functional.layer_norm(x, (x.shape[-1],), w, b, layernorm.EPS))
 
@@ -68,24 +68,41 @@ def test_a_planted_mistake_is_blamed_first(device, dtype, mistake):
     assert_blamed(verify(layernorm, backward, params, inputs), name, status)
 
 
+def train(backward, params, inputs, lr=layernorm.LR, epochs=20):
+    return verify_training(
+        layernorm.forward, backward, params, inputs, lr=lr, epochs=epochs, check_inputs=layernorm.CHECK_INPUTS
+    )
+
+
 def test_training_follows_torch_optim_sgd(dtype):
     params, inputs = layernorm.example(dtype, "cpu")
-    report = verify_training(layernorm.forward, right, params, inputs, lr=layernorm.LR, epochs=20)
+    report = train(right, params, inputs)
     report.assert_ok()
     assert moved(report, params) > 1e-2, "the parameters moved"
 
 
-# A correct derivation that the free-running training criterion failed in float32 at ten times the module's LR: J
-# is linear in w and b, so they grow without bound, dJ/dx grows with w, and two free-running trajectories' rounding
-# differences grew with it until, at step 12, one x parted by 1.4e-05 against an allowance of 1.06e-05. Judged in
-# lockstep (each step from autograd's parameters, by the error model) it agrees.
+def test_x_is_checked_but_never_trained(dtype):
+    params, inputs = layernorm.example(dtype, "cpu")
+    x = inputs["x"].clone()
+    report = train(right, params, inputs, epochs=3)
+    report.assert_ok()
+    assert set(report.manual) == set(report.autograd) == {"w", "b"}, "only the parameters are trained"
+    assert torch.equal(inputs["x"], x), "x is left as it was"
+
+
+# A correct derivation that the free-running training criterion failed in float32 at ten times the module's LR
+# (when x was a parameter, trained too): J is linear in w and b, so they grow without bound, dJ/dx grows with w, and
+# two free-running trajectories' rounding differences grew with it until, at step 12, one x parted by 1.4e-05
+# against an allowance of 1.06e-05. Judged in lockstep (each step from autograd's parameters, by the error model) it
+# agrees; dJ/dx, judged at every step, grows with w all the same.
 def test_training_at_lr_0_1_follows_torch_optim_sgd_in_float32():
     params, inputs = layernorm.example(torch.float32, "cpu")
-    verify_training(layernorm.forward, right, params, inputs, lr=0.1, epochs=20).assert_ok()
+    train(right, params, inputs, lr=0.1).assert_ok()
 
 
-def test_training_parts_at_step_0_on_the_wrong_parameter(dtype):
+def test_training_parts_at_step_0_on_the_checked_input(dtype):
     params, inputs = layernorm.example(dtype, "cpu")
-    report = verify_training(layernorm.forward, MISTAKES["missing-1/C"][0], params, inputs, lr=layernorm.LR, epochs=3)
+    report = train(MISTAKES["missing-1/C"][0], params, inputs, epochs=3)
     assert not report.ok, report.summary()
-    assert (report.first.step, report.first.parameter) == (0, "x"), report.summary()
+    assert (report.first.step, report.first.parameter, report.first.role) == (0, "x", "input"), report.summary()
+    assert ": MISMATCH, first at step 0, input x[" in report.summary()

@@ -23,6 +23,10 @@ def test_a_shipped_derivation_has_the_interface(name):
     lr = getattr(module, "LR", 1.0)
     assert isinstance(lr, float) and 0 < lr < math.inf, f"{path}.LR = {lr!r}: a finite learning rate > 0"
     assert module.__doc__ and "dJ/d" in module.__doc__, f"{path}: the docstring is the formula, dJ/d... by hand"
+    checked = getattr(module, "CHECK_INPUTS", ())
+    assert isinstance(checked, tuple) and set(checked) <= set(module.example(torch.float64, "cpu")[1]), (
+        f"{path}.CHECK_INPUTS = {checked!r}: a tuple of names of example()'s inputs"
+    )
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -31,7 +35,12 @@ def test_a_shipped_derivation_verifies_on_cpu(name, dtype):
     params, inputs = module.example(dtype, "cpu")
     assert {p.dtype for p in params.values()} == {dtype}, "example() gives parameters of the dtype asked for"
     report = verify_chain(
-        module.forward, module.backward, params, inputs, per_sample=getattr(module, "PER_SAMPLE", False)
+        module.forward,
+        module.backward,
+        params,
+        inputs,
+        per_sample=getattr(module, "PER_SAMPLE", False),
+        check_inputs=getattr(module, "CHECK_INPUTS", ()),
     )
     report.assert_ok()
     assert report.dtype == dtype and report.device == torch.device("cpu")

@@ -94,8 +94,8 @@ def test_a_users_file_defining_reference_sharded_and_layouts(tmp_path, capsys, e
         pytest.param(["verify", "--derivation", "softmax", "--world-size", "2"], "--world-size applies", id="softmax"),
         pytest.param(["train", "--derivation", "tp-mlp"], "backprop-manual verify checks it, not train", id="train"),
         pytest.param(["verify", "--derivation", "tp-mlp", "--device", "cuda"], "ranks run on gloo", id="cuda"),
-        pytest.param(["verify", "--timeout", "5"], "--timeout applies to a distributed derivation", id="timeout-neuron"),
-        pytest.param(["verify", "--derivation", "softmax", "--timeout", "5"], "--timeout applies", id="timeout-softmax"),
+        pytest.param(["verify", "--timeout", "5"], "--timeout applies to a distributed", id="timeout-neuron"),
+        pytest.param(["verify", "--derivation", "softmax", "--timeout", "5"], "--timeout applies", id="timeout-soft"),
         pytest.param(["verify", "--derivation", "tp-mlp", "--timeout", "0"], "seconds > 0", id="timeout-zero"),
     ],
 )
