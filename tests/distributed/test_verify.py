@@ -50,7 +50,7 @@ def test_planted_mistake_is_blamed_on_its_name_and_rank(mistake):
     assert first is not None, report.message()
     assert (first.name, first.rank, first.stage, first.status) == (name, rank, "gradient", status), report.message()
     head = report.message().splitlines()[0]
-    assert head.startswith(f"rank {rank} of 2: {name} (dJ/d{name}) is the first gradient in chain order to diverge")
+    assert head.startswith(f"rank {rank} of 2: {name} (") and f"dJ/d{name}) is the first gradient in chain" in head
     assert "\n  witness: " in report.message()
     with pytest.raises(AssertionError, match=f"rank {rank} of 2: {name} "):
         report.assert_ok()
