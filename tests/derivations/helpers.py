@@ -8,8 +8,15 @@ import torch
 
 from backprop_manual.check import ChainReport, verify_chain
 from backprop_manual.check.compare import LESSON, symbol
+from backprop_manual.pytest_plugin import DTYPES as WIDE
+from backprop_manual.pytest_plugin import LOW as NARROW
 
 POINTS = [pytest.param(None, id="example"), pytest.param(1, id="seed1")]
+# The derivation tests' own dtypes, where a test names them (parametrize("dtype", DTYPES)): the plugin's float32 and
+# float64, and bfloat16 and float16 by default too (opt-in in the plugin, for other projects' tests; here the 16-bit
+# cases are what the error model's float64 re-run is for). --dtype X still selects X alone (conftest.py).
+DTYPES = [pytest.param(d, id=n) for n, d in (WIDE | NARROW).items()]
+LOW = [pytest.param(d, id=n) for n, d in NARROW.items()]
 
 
 def perturbed(params: dict, seed: int | None) -> dict:
@@ -42,10 +49,11 @@ def changed(backward, **replace):
     return wrong
 
 
-def verify(module, backward, params, inputs) -> ChainReport:
-    """verify_chain as the command runs the module: its PER_SAMPLE and CHECK_INPUTS, if it has them."""
+def verify(module, backward, params, inputs, forward=None) -> ChainReport:
+    """verify_chain as the command runs the module: its PER_SAMPLE and CHECK_INPUTS, if it has them; on the module's
+    forward, or on `forward`, another of its forms (forward_fused)."""
     return verify_chain(
-        module.forward,
+        forward or module.forward,
         backward,
         params,
         inputs,
