@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from backprop_manual.check import verify_chain, verify_training
 from backprop_manual.derivations import attention
-from tests.derivations.helpers import POINTS, assert_blamed, changed, moved, point
+from tests.derivations.helpers import DTYPES, POINTS, assert_blamed, changed, moved, point
 
 right = attention.backward
 flash = attention.backward_flash
@@ -65,6 +65,7 @@ MISTAKES = {
 
 @pytest.mark.parametrize("seed", POINTS)
 @pytest.mark.parametrize("form", ["plain", "flash"])
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_the_derivation_agrees_with_autograd(device, dtype, seed, form):
     params, inputs = point(attention, dtype, device, seed)
     report = verify_chain(attention.forward, right if form == "plain" else flash, params, inputs)

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from backprop_manual.check import verify_chain, verify_training
 from backprop_manual.derivations import batchnorm
-from tests.derivations.helpers import POINTS, assert_blamed, changed, moved, point
+from tests.derivations.helpers import DTYPES, POINTS, assert_blamed, changed, moved, point
 
 right = batchnorm.backward
 fused = batchnorm.backward_fused
@@ -124,6 +124,7 @@ def test_below_bnvar_with_bessel_is_the_right_backward():
 
 
 @pytest.mark.parametrize("seed", POINTS)
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_the_step_by_step_derivation_agrees_with_autograd(device, dtype, seed):
     params, inputs = point(batchnorm, dtype, device, seed)
     report = verify_chain(batchnorm.forward, right, params, inputs)
@@ -133,6 +134,7 @@ def test_the_step_by_step_derivation_agrees_with_autograd(device, dtype, seed):
 
 
 @pytest.mark.parametrize("seed", POINTS)
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_the_fused_derivation_agrees_with_autograd(device, dtype, seed):
     params, inputs = point(batchnorm, dtype, device, seed)
     report = verify_chain(batchnorm.forward_fused, fused, params, inputs)

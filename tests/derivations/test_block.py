@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 from backprop_manual.check import verify_training
 from backprop_manual.derivations import attention, block, layernorm
-from tests.derivations.helpers import POINTS, assert_blamed, changed, exact_gelu_local, moved, point, verify
+from tests.derivations.helpers import DTYPES, POINTS, assert_blamed, changed, exact_gelu_local, moved, point, verify
 
 right = block.backward
 CHAIN = [
@@ -71,6 +71,7 @@ MISTAKES = {
 
 
 @pytest.mark.parametrize("seed", POINTS)
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_the_derivation_agrees_with_autograd(device, dtype, seed):
     params, inputs = point(block, dtype, device, seed)
     report = verify(block, right, params, inputs)

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 from backprop_manual.check import verify_training
 from backprop_manual.derivations import embedding
-from tests.derivations.helpers import POINTS, assert_blamed, changed, moved, point, verify
+from tests.derivations.helpers import DTYPES, POINTS, assert_blamed, changed, moved, point, verify
 
 right = embedding.backward
 
@@ -62,6 +62,7 @@ MISTAKES = {
 
 
 @pytest.mark.parametrize("seed", POINTS)
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_the_derivation_agrees_with_autograd(device, dtype, seed):
     params, inputs = point(embedding, dtype, device, seed)
     report = verify(embedding, right, params, inputs)

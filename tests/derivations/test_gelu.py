@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 from backprop_manual.check import verify_chain, verify_training
 from backprop_manual.derivations import gelu
-from tests.derivations.helpers import POINTS, assert_blamed, changed, exact_gelu_local, moved, point
+from tests.derivations.helpers import DTYPES, POINTS, assert_blamed, changed, exact_gelu_local, moved, point
 
 right = gelu.backward
 
@@ -37,6 +37,7 @@ FUSED = {
 
 @pytest.mark.parametrize("seed", POINTS)
 @pytest.mark.parametrize("form", ["step-by-step", "fused"])
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_the_derivation_agrees_with_autograd(device, dtype, seed, form):
     params, inputs = point(gelu, dtype, device, seed)
     forward, backward = (gelu.forward, right) if form == "step-by-step" else (gelu.forward_fused, gelu.backward_fused)

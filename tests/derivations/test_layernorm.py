@@ -5,7 +5,7 @@ import torch
 
 from backprop_manual.check import verify_training
 from backprop_manual.derivations import layernorm
-from tests.derivations.helpers import POINTS, assert_blamed, changed, moved, point, verify
+from tests.derivations.helpers import DTYPES, POINTS, assert_blamed, changed, moved, point, verify
 
 right = layernorm.backward
 
@@ -46,6 +46,7 @@ MISTAKES = {
 
 
 @pytest.mark.parametrize("seed", POINTS)
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_the_derivation_agrees_with_autograd(device, dtype, seed):
     params, inputs = point(layernorm, dtype, device, seed)
     report = verify(layernorm, right, params, inputs)
