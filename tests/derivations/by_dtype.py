@@ -4,7 +4,7 @@ tests/derivations/test_*.py), verified at each of helpers.POINTS in float64, flo
 Shared by tests/derivations/test_low_precision.py (its expectations) and docs/precision.md (its tables, this module's
 printed output, pasted):
 
-    python -m tests.derivations.by_dtype             # from the repository root; about 2 minutes on one core
+    python -m tests.derivations.by_dtype             # from the repository root; ~5 minutes on one core
 
 A mistake is visible in a dtype when its verification blames the same first (name, status) as in float32. Below
 float64 it can be seen two ways (check/chain.py): in the dtype's own arithmetic, where its relative size passes the
@@ -14,6 +14,7 @@ mathematics"). Which one it was is in each cell.
 """
 
 import math
+import re
 from dataclasses import dataclass
 from types import ModuleType
 
@@ -32,6 +33,7 @@ from tests.derivations import test_layernorm as t_layernorm
 DTYPES = {"float64": torch.float64, "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 SEEDS = {p.id: p.values[0] for p in helpers.POINTS}  # example: None, seed1: 1
 AS_MATHEMATICS = "wrong as mathematics"  # chain.py's words for a row within its dtype's rounding, wrong in float64
+OWN_RATIO = re.compile(r"own rounding, ratio ([^)]+)\)")  # ... and how far within it: |diff| / allowed in the dtype
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,7 @@ class Outcome:
     as_mathematics: bool  # the blamed row was within its dtype's rounding, caught by the float64 re-run only
     less_accurate: int  # rows right in float64 but less accurate than autograd in the dtype (ok)
     size: float  # the blamed row's relative error max |manual - autograd| / max |autograd| (nan: not a value row)
+    own_ratio: float  # seen only as mathematics: the row's max |diff| / allowed in its own dtype (< 1); else nan
 
     def cell(self, expected: tuple[str, str] | None) -> str:
         """✓ blamed as expected in the dtype's own arithmetic, ✓⁶⁴ only as mathematics (the float64 re-run); for the
@@ -97,42 +100,76 @@ def outcome(form: Form, backward, dtype: torch.dtype, device: str = "cpu", seed:
     params, inputs = helpers.point(form.module, dtype, device, seed)
     report = helpers.verify(form.module, backward, params, inputs, forward=form.forward)
     first = report.first_divergence
-    size = math.nan
+    size = own = math.nan
     if first is not None and first.status == "MISMATCH":
         m, a = (t.detach().to(torch.float64) for t in (report.manual[first.name], report.autograd[first.name]))
         size = float((m - a).abs().max() / a.abs().max())
+    as_mathematics = first is not None and first.problem.startswith(AS_MATHEMATICS)
+    if as_mathematics:
+        own = float(OWN_RATIO.search(first.problem).group(1))
     return Outcome(
         None if first is None else (first.name, first.status),
         report.loss_finite,
-        first is not None and first.problem.startswith(AS_MATHEMATICS),
+        as_mathematics,
         len(report.less_accurate),
         size,
+        own,
     )
 
 
-def table(name: str, form: Form) -> str:
+def measure(form: Form) -> dict:
+    """(row, dtype name, point) -> Outcome, row "correct" or a mistake's name: every cell of the form's table."""
+    rows = {"correct": form.right, **{k: b for k, (b, _, _) in form.mistakes.items()}}
+    return {
+        (row, dname, point): outcome(form, backward, dtype, seed=seed)
+        for row, backward in rows.items()
+        for dname, dtype in DTYPES.items()
+        for point, seed in SEEDS.items()
+    }
+
+
+def table(name: str, form: Form, cells: dict) -> str:
     """One markdown table: the correct backward and each mistake, by dtype, each cell 'example · seed1'."""
-    head = f"| {name} | blamed | rel. size (float64, example) | {' | '.join(DTYPES)} |"
-    lines = [head, "|" + "---|" * (3 + len(DTYPES))]
-    rows = [("correct", form.right, None), *((k, b, (n, s)) for k, (b, n, s) in form.mistakes.items())]
-    for mistake, backward, expected in rows:
-        cells, size = [], ""
-        for dname, dtype in DTYPES.items():
-            got = [outcome(form, backward, dtype, seed=seed) for seed in SEEDS.values()]
-            cells.append(" · ".join(o.cell(expected) for o in got))
-            if dname == "float64" and expected is not None:
-                size = "shape" if expected[1] != "MISMATCH" else f"{got[0].size:.2g}"
-        blamed = "all agree" if expected is None else f"{expected[0]}/{expected[1]}"
-        lines.append(f"| {mistake} | {blamed} | {size} | {' | '.join(cells)} |")
+    lines = [f"| {name} | blamed | rel. size | {' | '.join(DTYPES)} |", "|" + "---|" * (3 + len(DTYPES))]
+    expected = {"correct": None, **{k: (n, s) for k, (_, n, s) in form.mistakes.items()}}
+    for row, blamed in expected.items():
+        got = [" · ".join(cells[row, d, p].cell(blamed) for p in SEEDS) for d in DTYPES]
+        size = f"{cells[row, 'float64', 'example'].size:.2g}" if blamed and blamed[1] == "MISMATCH" else ""
+        what = "all agree" if blamed is None else f"{blamed[0]}/{blamed[1]}"
+        lines.append(f"| {row} | {what} | {size} | {' | '.join(got)} |")
     return "\n".join(lines)
+
+
+def notes(name: str, form: Form, cells: dict) -> tuple[list[str], list[str]]:
+    """The cells that are not a plain ✓: (another outcome than float32's, seen only as mathematics: the mistake's
+    size against the dtype's floor and how far within the dtype's own allowance its row stayed)."""
+    expected = {"correct": None, **{k: (n, s) for k, (_, n, s) in form.mistakes.items()}}
+    other, mathematics = [], []
+    for (row, dname, point), o in cells.items():
+        mark, want = o.cell(expected[row]), "/".join(expected[row] or ("all agree",))
+        if mark == "✓⁶⁴":
+            mathematics.append(
+                f"- {name} {row}, {dname}, {point}: relative size {cells[row, 'float64', point].size:.2g} against "
+                f"the floor {floor(DTYPES[dname]):.2g}; {o.own_ratio:.2g} of {dname}'s own allowance"
+            )
+        elif not mark.startswith("✓"):
+            other.append(f"- {name} {row}, {dname}, {point}: {mark} (float32: {want})")
+    return other, mathematics
 
 
 def main() -> None:
     torch.set_num_threads(1)
     print("floor 8·½ε: " + ", ".join(f"{k} {floor(d):.2g}" for k, d in DTYPES.items()))
-    print(f"each cell: {' · '.join(SEEDS)}\n")
+    print(f"each cell: {' · '.join(SEEDS)}; rel. size: max |manual - autograd| / max |autograd| at the blamed row,")
+    print("float64, example point\n")
+    other, mathematics = [], []
     for name, form in FORMS.items():
-        print(table(name, form), end="\n\n", flush=True)
+        cells = measure(form)
+        print(table(name, form, cells), end="\n\n", flush=True)
+        o, m = notes(name, form, cells)
+        other, mathematics = other + o, mathematics + m
+    print(f"Other than in float32: {len(other)} cells", *other, sep="\n", end="\n\n")
+    print(f"Seen only as mathematics (✓⁶⁴): {len(mathematics)} cells", *mathematics, sep="\n")
 
 
 if __name__ == "__main__":

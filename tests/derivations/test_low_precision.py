@@ -7,6 +7,8 @@ dtype", the output of tests/derivations/by_dtype.py. The correct derivations run
 suite (each test file's agree test); this matrix is a marked set of its own (pytest -m low_precision).
 """
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -58,3 +60,14 @@ def test_the_flash_mistakes_overflow_float16_at_seed1():
         unmasked = torch.exp(f["scores"] - f["lse"]).max()  # the mask forgotten
         unshifted = torch.exp(attention.causal(f["scores"])).max()  # lse not subtracted
         assert (float(unmasked) > biggest, float(unshifted) > biggest) == (overflows, overflows), (seed, unmasked)
+
+
+def test_docs_have_a_table_row_for_every_mistake():
+    """docs/precision.md's mistake × dtype tables (by_dtype.py's output, pasted) name every form and every mistake:
+    a mistake planted since is a row the tables lack until they are measured again."""
+    text = (Path(__file__).parents[2] / "docs" / "precision.md").read_text(encoding="utf-8")
+    section = text.split("### The GPT derivations in every dtype", 1)[1].split("\n### ", 1)[0]
+    for form, f in FORMS.items():
+        table = section.split(f"\n| {form} | blamed |", 1)[1].split("\n\n", 1)[0]
+        rows = [line.split(" | ", 1)[0].removeprefix("| ") for line in table.splitlines()[2:]]
+        assert rows == ["correct", *f.mistakes], (form, rows)
