@@ -4,7 +4,8 @@ Each mistake of tests/derivations/test_*.py is blamed on the same first (name, s
 cells of OTHERWISE: there the outcome measured instead is asserted, with its reason. Every cell in every dtype, and
 whether the dtype's own arithmetic saw it or only the float64 re-run: docs/precision.md, "The GPT derivations in every
 dtype", the output of tests/derivations/by_dtype.py. The correct derivations run in both 16-bit dtypes in the default
-suite (each test file's agree test); this matrix is a marked set of its own (pytest -m low_precision).
+suite (each test file's agree test); this matrix is marked stress (pytest -m stress), beside the error model's
+battery: the only sets that leave the default run are stress, notebooks and distributed.
 """
 
 from pathlib import Path
@@ -31,7 +32,7 @@ OTHERWISE = {
 }
 
 
-@pytest.mark.low_precision
+@pytest.mark.stress
 @pytest.mark.parametrize(("form", "mistake"), CASES)
 @pytest.mark.parametrize("seed", POINTS)
 @pytest.mark.parametrize("dtype", LOW)
