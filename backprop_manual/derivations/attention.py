@@ -17,7 +17,8 @@ backward (plain: keeps p from the forward):
 flash-style (backward_flash): p recomputed from the scores and the rows' lse, p = exp(mask(scores) - lse), the
 causal mask applied again (forget it and p is exp(scores - lse) above the diagonal: wrong dJ/dscores and dJ/dv);
 dJ/dlse = -D, D = rowsum(dJ/dy ∘ y), without p.
-x is a parameter so that dJ/dx is checked (layernorm.py says why).
+x is a parameter, so dJ/dx is checked and training trains x too; CHECK_INPUTS (layernorm.py) would check dJ/dx
+without training x.
 """
 
 import torch

@@ -12,7 +12,8 @@ backward, each piece's own (linear: dJ/dW = sum_bt in^T dJ/dout, dJ/db = sum_bt 
     dJ/dx2  = dJ/dout + layernorm's dJ/dx(dJ/dln2 ∘ ln2_w)     x2 feeds out and ln2: the residual's gradient ADDS
     dJ/dattn = dJ/dx2  ...attention's backward down to dJ/dqkv...  dJ/dln1 = dJ/dqkv W_attn^T
     dJ/dx   = dJ/dx2 + layernorm's dJ/dx(dJ/dln1 ∘ ln1_w)      the same at the first residual
-x is a parameter so that dJ/dx, where both residuals meet, is checked (layernorm.py says why).
+x is a parameter, so dJ/dx, where both residuals meet, is checked and training trains x too; CHECK_INPUTS
+(layernorm.py) would check dJ/dx without training x.
 """
 
 import torch

@@ -7,7 +7,8 @@ backward, step by step (x feeds both u and out: its two gradients add):
     dJ/dx   = (1/2)(1 + t) dJ/dout + √(2/π)(1 + 3·0.044715 x^2) dJ/du
 fused (forward_fused names only out = F.gelu(x, approximate="tanh"), torch's own op), as llm.c's gelu_backward:
     dJ/dx = local(x) dJ/dout,  local(x) = (1/2)(1 + t) + (1/2) x (1 - t^2) √(2/π)(1 + 3·0.044715 x^2)
-x is a parameter so that dJ/dx is checked (layernorm.py says why).
+x is the parameter: GELU has no other, and verify_chain needs one (training then trains x). A layer whose x is
+only an input checks dJ/dx with CHECK_INPUTS instead (layernorm.py).
 """
 
 import math
