@@ -89,14 +89,26 @@ class RandomRounding(TorchDispatchMode):
     def _noisy(self, t, scale: float = 1.0):
         if not (isinstance(t, torch.Tensor) and t.is_floating_point() and t.numel()):
             return t
-        r = torch.randint(0, 2, t.shape, generator=self.generator, device=t.device, dtype=torch.int8)
+        # the same draws as randint(0, 2) in any integer dtype (one per element, from the same generator), taken as
+        # the sign of ±ε·scale: one operation where r.to(t.dtype) * 2 - 1, then · ε·scale, took four, bit for bit
+        r = torch.randint(0, 2, t.shape, generator=self.generator, device=t.device, dtype=torch.bool)
+        minus, plus = self._signs(t.dtype, t.device, scale)
         info = torch.finfo(t.dtype)
         # ±ε·|t|, and at least one ULP of the subnormals (ε · the smallest normal): a subnormal times (1 ± ε) rounds
         # back to itself, yet every operation on subnormals loses digits; infinities and zeros stay as they are
-        step = (r.to(t.dtype) * 2 - 1) * (info.eps * scale) * t.abs().clamp(min=info.smallest_normal)
+        step = torch.where(r, plus, minus) * t.abs().clamp(min=info.smallest_normal)
         # an exact 0 stays 0: a masked score's probability, a ReLU's kink at z = 0 (moving it would flip which side
         # of the kink it is on, an O(1) change that no rounding of a computed 0 makes)
         return torch.where(torch.isfinite(t) & (t != 0), t + step, t)
+
+    @staticmethod
+    def _signs(dtype: torch.dtype, device: torch.device, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """-ε·scale and +ε·scale as 0-d tensors of `dtype`, each rounded as (±1) · (ε·scale) rounds in it; cached."""
+        key = (dtype, device, scale)
+        if key not in _SIGNS:
+            one = torch.tensor([0, 1], dtype=torch.int8, device=device).to(dtype) * 2 - 1
+            _SIGNS[key] = tuple((one * (torch.finfo(dtype).eps * scale)).unbind())
+        return _SIGNS[key]
 
     def _step(self, out, g):
         """±ε·|g| per element of out: a rounding of the O(1) local derivative that multiplies g."""
@@ -114,14 +126,12 @@ class RandomRounding(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        schema = func._schema
-        aliasing = schema.is_mutable or any(r.alias_info is not None for r in schema.returns)
-        name = func.__name__.split(".")[0]
-        if aliasing or name in _NO_NOISE:
+        name, untouched = _kind(func)
+        if untouched:
             return func(*args, **kwargs)
-        out = func(*args, **kwargs)  # once plain, to see how many elements each result sums
         reduced = _reduction(name, args)
         if reduced is None:  # a sum over the operand's elements that the result lacks (sum, mean, ...)
+            out = func(*args, **kwargs)  # once plain, to see how many elements each result sums
             sizes = [a.numel() for a in args if isinstance(a, torch.Tensor) and a.is_floating_point()]
             numel = max((o.numel() for o in tree_flatten_tensors(out)), default=0)
             if sizes and numel and max(sizes) > numel:
@@ -133,12 +143,27 @@ class RandomRounding(TorchDispatchMode):
             noisy[i] = self._noisy(args[i], k**0.5)
         if name == "_log_softmax_backward_data":  # its `output` is log p: the kernel's exp(log p) rounds p by ε
             noisy[1] = self._shifted(args[1])  # relatively, which log p moved by ±ε·|log p| does not show near p = 1
-        out = func(*noisy, **tree_map(self._noisy, kwargs))
+        out = func(*noisy, **(tree_map(self._noisy, kwargs) if kwargs else {}))
         if name.endswith("_backward") and name not in _NORM_BACKWARD and _same_shape(args, out):
             # a fused elementwise backward, g ∘ local(x): its local derivative's terms are O(1) and round to ε
             # absolutely inside the kernel (1 + tanh(...) near -1 in GELU's), which no operand's ULP shows
             out = out + self._step(out, args[0])
-        return tree_map(self._noisy, out)
+        return self._noisy(out) if isinstance(out, torch.Tensor) else tree_map(self._noisy, out)
+
+
+_KINDS: dict = {}
+_SIGNS: dict = {}
+
+
+def _kind(func) -> tuple[str, bool]:
+    """(the operation's name, whether it is run untouched: it aliases, writes in place or is in _NO_NOISE); cached per
+    operation, as the backward calls the same few thousands of times."""
+    if func not in _KINDS:
+        schema = func._schema
+        aliasing = schema.is_mutable or any(r.alias_info is not None for r in schema.returns)
+        name = func.__name__.split(".")[0]
+        _KINDS[func] = (name, aliasing or name in _NO_NOISE)
+    return _KINDS[func]
 
 
 def _same_shape(args, out) -> bool:
