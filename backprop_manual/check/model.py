@@ -140,10 +140,8 @@ class RandomRounding(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        schema = func._schema
-        aliasing = schema.is_mutable or any(r.alias_info is not None for r in schema.returns)
-        name = func.__name__.split(".")[0]
-        if aliasing or name in _NO_NOISE:
+        name, untouched = _kind(func)
+        if untouched:
             return func(*args, **kwargs)
         reduced = _reduction(name, args)
         if reduced is None:  # a sum over the operand's elements that the result lacks (sum, mean, ...)
@@ -157,12 +155,26 @@ class RandomRounding(TorchDispatchMode):
         noisy = [self._noisy(a, reduced[1] ** 0.5 if i == summed else 1.0) for i, a in enumerate(args)]
         if name == "_log_softmax_backward_data":  # its `output` is log p: the kernel's exp(log p) rounds p by ε
             noisy[1] = self._shifted(args[1])  # relatively, which log p moved by ±ε·|log p| does not show near p = 1
-        out = func(*noisy, **tree_map(self._noisy, kwargs))
+        out = func(*noisy, **(tree_map(self._noisy, kwargs) if kwargs else {}))
         if name.endswith("_backward") and name not in _NORM_BACKWARD and _same_shape(args, out):
             # a fused elementwise backward, g ∘ local(x): its local derivative's terms are O(1) and round to ε
             # absolutely inside the kernel (1 + tanh(...) near -1 in GELU's), which no operand's ULP shows
             out = out + self._step(out, args[0])
-        return tree_map(self._noisy, out)
+        return self._noisy(out) if isinstance(out, torch.Tensor) else tree_map(self._noisy, out)
+
+
+_KINDS: dict = {}
+
+
+def _kind(func) -> tuple[str, bool]:
+    """(the operation's name, whether it is run untouched: it aliases, writes in place or is in _NO_NOISE); cached per
+    operation, as the backward calls the same few thousands of times."""
+    if func not in _KINDS:
+        schema = func._schema
+        aliasing = schema.is_mutable or any(r.alias_info is not None for r in schema.returns)
+        name = func.__name__.split(".")[0]
+        _KINDS[func] = (name, aliasing or name in _NO_NOISE)
+    return _KINDS[func]
 
 
 def _pool(pool: dict, dtype: torch.dtype, device: torch.device, length: int) -> torch.Tensor:
