@@ -91,6 +91,11 @@ class RandomRounding(TorchDispatchMode):
     Operations that alias or write in place are run untouched (their result must stay the tensor they were given)."""
 
     def __init__(self, generator: torch.Generator):
+        # a dispatch mode's first operation imports torch._dynamo (torch._disable_dynamo wraps __torch_dispatch__):
+        # imported here, outside the mode, so that the import's own operations never run under it (a half-done import
+        # there left torch._inductor's TORCH_LIBRARY registered twice and failed every later torch.optim in the process)
+        import torch._dynamo  # noqa: F401
+
         super().__init__()
         self.generator = generator
         # where each tensor's signs start in the pool (_signs): one draw per tensor, not one per element
