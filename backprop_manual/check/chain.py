@@ -335,21 +335,8 @@ def verify_chain(
         and not precise
         and (any(_lower(r.dtype) for r in ora.gradients.values()) or any(not r.ok for r in rows))
     ):
-        rows = _mathematics(
-            rows,
-            notes,
-            forward,
-            backward,
-            params,
-            inputs,
-            per_sample,
-            oracle,
-            got,
-            ora,
-            spread,
-            checked,
-            forward_rounding,
-        )
+        again = dict(per_sample=per_sample, oracle=oracle, check_inputs=checked, forward_rounding=forward_rounding)
+        rows = _mathematics(rows, notes, forward, backward, params, inputs, got, ora, spread, again)
     manual = {name: got.get(name) for name in order}
     report = ChainReport(
         rows,
@@ -465,35 +452,13 @@ def _arithmetic(times: float, dtype: torch.dtype) -> bool:
     return times <= 1 / torch.finfo(dtype).eps ** 0.5
 
 
-def _mathematics(
-    rows,
-    notes,
-    forward,
-    backward,
-    params,
-    inputs,
-    per_sample,
-    oracle,
-    got,
-    ora,
-    spread,
-    checked=(),
-    forward_rounding=False,
-) -> list[Row]:
-    """The rows, each judged again as mathematics: the same forward and backward on the values upcast to float64."""
+def _mathematics(rows, notes, forward, backward, params, inputs, got, ora, spread, again: dict) -> list[Row]:
+    """The rows, each judged again as mathematics: the same forward and backward on the values upcast to float64,
+    through verify_chain with the run's own options (`again`: per_sample, oracle, check_inputs, forward_rounding)."""
     device_type = ora.loss.device.type
     try:
         with torch.autocast(device_type, enabled=False):
-            exact = verify_chain(
-                forward,
-                backward,
-                _upcast(params),
-                _upcast(inputs),
-                per_sample=per_sample,
-                oracle=oracle,
-                check_inputs=checked,
-                forward_rounding=forward_rounding,
-            )
+            exact = verify_chain(forward, backward, _upcast(params), _upcast(inputs), **again)
     except Exception as e:  # a forward or backward that cannot run in float64: the rows stand as judged
         notes.append(f"the mathematics could not be checked in float64 ({type(e).__name__}: {e}): rows as judged")
         return rows
