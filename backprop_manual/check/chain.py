@@ -15,7 +15,7 @@ strict=True. A row that holds in its dtype but fails in float64 is a MISMATCH, s
 """
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from functools import partial
 
@@ -368,28 +368,36 @@ def _lower(dtype: torch.dtype) -> bool:
 
 
 class _Spread:
-    """The rounding at every element (check/model.py), measured for all names at once when first asked: autograd's
-    own (Monte Carlo arithmetic on its backward), and that of the values the hand backward is handed (the forward's
-    results, the parameters, the inputs, each rounded), carried through it."""
+    """The rounding at every element (check/model.py), measured for all names at once when first asked, in two tiers:
+    autograd's own (Monte Carlo arithmetic on its backward); then, only for a name where that is not enough, also that
+    of the values the hand backward is handed (the forward's results, the parameters, the inputs, each rounded),
+    carried through it (8 more calls of the hand backward)."""
 
     def __init__(self, ora: Oracle, per_sample: bool, backward, fwd, params, inputs, got):
-        self.ora, self.per_sample, self.by_name = ora, per_sample, None
+        self.ora, self.per_sample, self.autograd, self.handed = ora, per_sample, None, None
         self.forward: Callable | None = None  # set: the forward's rounding is measured too (forward_rounding)
         self.backward, self.fwd, self.params, self.inputs, self.got = backward, fwd, params, inputs, got
 
-    def measure(self, name: str, params: Mapping) -> Callable[[], torch.Tensor] | None:
+    def measure(self, name: str, params: Mapping) -> Callable[[], Iterator[torch.Tensor]] | None:
         if self.per_sample and name in params:
             return None  # each sample's own dJ_i/dp comes from vmap, outside this graph: the rounding bound alone
-        return partial(self._get, name)
+        return partial(self._tiers, name)
 
     def u(self, name: str) -> torch.Tensor:
-        """u at every element: the rounding bound, and the measurement where there is one."""
+        """u at every element: the rounding bound, and every tier of the measurement where there is one."""
         bound = rounding_bound(self.ora.gradients[name])
         measure = self.measure(name, self.params if self.per_sample else {})
-        return bound if measure is None else torch.maximum(bound, measure().to(bound.device))
+        return bound if measure is None else torch.maximum(bound, [*measure()][-1].to(bound.device))
 
-    def _get(self, name: str) -> torch.Tensor:
-        if self.by_name is None:
+    def _tiers(self, name: str) -> Iterator[torch.Tensor]:
+        s = self._autograd()[name]
+        yield s
+        handed = self._handed().get(name)
+        if handed is not None and handed.shape == s.shape:
+            yield torch.maximum(s, handed.to(s.device))
+
+    def _autograd(self) -> dict[str, torch.Tensor]:
+        if self.autograd is None:
             ora = self.ora
             names = [*ora.intermediates, *(ora.inputs if self.per_sample else ora.leaves)]  # not vmap's
             targets = [ora.intermediates[k] if k in ora.intermediates else ora.leaves[k] for k in names]
@@ -399,12 +407,13 @@ class _Spread:
             else:
                 again = forward_and_backward_spread(self._again, {k: ora.gradients[k] for k in names})
                 spread = [again[k] for k in names]
-            handed = given_values_spread(self.backward, self.fwd, self.params, self.inputs, self.got)
-            self.by_name = {
-                k: torch.maximum(s, handed[k]) if k in handed and handed[k].shape == s.shape else s
-                for k, s in zip(names, spread, strict=True)
-            }
-        return self.by_name[name]
+            self.autograd = dict(zip(names, spread, strict=True))
+        return self.autograd
+
+    def _handed(self) -> dict[str, torch.Tensor]:
+        if self.handed is None:
+            self.handed = given_values_spread(self.backward, self.fwd, self.params, self.inputs, self.got)
+        return self.handed
 
     def _again(self) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The forward on fresh leaves: (J, every intermediate and parameter by name), for a measurement."""

@@ -70,17 +70,29 @@ KNOWN_GAPS: dict[tuple[str, str, int, str, str], tuple[str, bool]] = {
     ("xent-x100", "float32", 0, "W1", "element"): (_MISSED + ", by a factor ~1: the CPU decides", False),
     ("attention-x2", "float32", 0, "att", "row"): (_MISSED + ", by a factor ~1: the CPU decides", False),
     ("attention-x4", "float32", 0, "att", "row"): (_MISSED + ", by a factor ~1: the CPU decides", False),
+    **{
+        (case, dtype, 0, name, "element"): (_MISSED + ", by a factor 1.01-1.3: the draws decide", False)
+        for case, dtype, name in [
+            ("layernorm-spread1e-3", "float32", "x"),  # |diff| / allowance at the plant 0.85
+            ("relu-kinks", "float64", "h2"),  # 0.99
+            ("softmax-shift", "float64", "s"),  # 0.97
+            ("softmax-shift", "float32", "logits"),  # 0.77
+        ]
+    },
 }
 # The draws decide the edge, not only the CPU: when the Monte Carlo draws came from a fixed sequence of signs instead
 # of torch.randint (2026-12-07, the same distribution, three times faster), layernorm-spread1e-3 float32 xc and x and
 # bias-into-batchnorm float64 z went from missed to caught, attention-x2 float32 masked from caught to missed, and the
-# xent-x100 W1 and attention att-row plants became CPU-dependent: 8 draws estimate u within a factor ~1.5
+# xent-x100 W1 and attention att-row plants became CPU-dependent: 8 draws estimate u within a factor ~1.5. When the
+# eight draws became one vmapped backward (batched: check/model.py, monte_carlo_spread), the four plants of the last
+# group above went from caught (|diff| / allowance 1.2-1.3 there) to missed (0.77-0.99), with no other change: over
+# four generator seeds the battery caught 86-87 of 104 batched, and 88-90 over two seeds drawn one by one (2026-12-07)
 # The largest |diff| / allowance measured over the battery's correct derivations: batchnorm-fused-spread1e-3 float64
-# seed 2, dJ/dgamma, 0.485 (with the draws from torch.randint it was 0.405, at logistic-1e5 float16 seed 1, dJ/dw; at
-# the same dJ/dgamma, twelve generator seeds give 0.25-0.455 with those draws and 0.22-0.41 with these: the spread of
-# the 8-draw estimate, not a shift): over RATIO_BOUND, a known gap; test_nothing_passes_by_a_hair holds the line
-# there and says which bound held
-RATIO_MEASURED = 0.485
+# seed 2, dJ/dgamma, 0.408 with the draws batched (0.485 drawn one by one; over four generator seeds 0.34-0.41
+# batched, over two 0.34-0.49 one by one; with the draws from torch.randint it was 0.405, at logistic-1e5 float16
+# seed 1, dJ/dw): the spread of the 8-draw estimate, not a shift; over RATIO_BOUND, a known gap:
+# test_nothing_passes_by_a_hair holds the line there and says which bound held
+RATIO_MEASURED = 0.408
 
 
 def seeds(case: str) -> range:
