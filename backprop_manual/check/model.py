@@ -151,19 +151,25 @@ class RandomRounding(TorchDispatchMode):
         name, untouched = _kind(func)
         if untouched:
             return func(*args, **kwargs)
-        reduced = _reduction(name, args)
+        reduced, out = _reduction(name, args), None
         if reduced is None:  # a sum over the operand's elements that the result lacks (sum, mean, ...)
-            out = func(*args, **kwargs)  # once plain, to see how many elements each result sums
+            # run with every operand moved by one ULP, to see how many elements each result sums; most operations
+            # sum none and that is their result; a sum is run again, its summed operand moved by ε√K, from the same
+            # windows (the draws are those a plain run first would give: the result does not depend on which)
+            drawn = self.offsets.getstate()
+            out = func(*map(self._noisy, args), **(tree_map(self._noisy, kwargs) if kwargs else {}))
             sizes = [a.numel() for a in args if isinstance(a, torch.Tensor) and a.is_floating_point()]
             numel = max((o.numel() for o in tree_flatten_tensors(out)), default=0)
             if sizes and numel and max(sizes) > numel:
                 reduced = next(i for i, a in enumerate(args) if isinstance(a, torch.Tensor) and a.numel() == max(sizes))
-                reduced = (reduced, max(sizes) // numel)
-        summed = reduced[0] if reduced is not None and reduced[1] > 1 else None
-        noisy = [self._noisy(a, reduced[1] ** 0.5 if i == summed else 1.0) for i, a in enumerate(args)]
-        if name == "_log_softmax_backward_data":  # its `output` is log p: the kernel's exp(log p) rounds p by ε
-            noisy[1] = self._shifted(args[1])  # relatively, which log p moved by ±ε·|log p| does not show near p = 1
-        out = func(*noisy, **(tree_map(self._noisy, kwargs) if kwargs else {}))
+                reduced, out = (reduced, max(sizes) // numel), None
+                self.offsets.setstate(drawn)
+        if out is None:
+            summed = reduced[0] if reduced[1] > 1 else None
+            noisy = [self._noisy(a, reduced[1] ** 0.5 if i == summed else 1.0) for i, a in enumerate(args)]
+            if name == "_log_softmax_backward_data":  # its `output` is log p: the kernel's exp(log p) rounds p by ε
+                noisy[1] = self._shifted(args[1])  # relatively, which log p ± ε·|log p| does not show near p = 1
+            out = func(*noisy, **(tree_map(self._noisy, kwargs) if kwargs else {}))
         if name.endswith("_backward") and name not in _NORM_BACKWARD and _same_shape(args, out):
             # a fused elementwise backward, g ∘ local(x): its local derivative's terms are O(1) and round to ε
             # absolutely inside the kernel (1 + tanh(...) near -1 in GELU's), which no operand's ULP shows
