@@ -106,9 +106,9 @@ class RandomRounding(TorchDispatchMode):
 
     def _window(self, t: torch.Tensor, pool: dict) -> torch.Tensor:
         """t's window of a pool (_pool): at a random start among the first _STARTS."""
-        n = t.numel()
         start = self.offsets.randrange(_STARTS)
-        return _pool(pool, t.dtype, t.device, start + n)[start : start + n].view(t.shape)
+        # one as_strided rather than a slice and a view: this runs for every operand of every operation
+        return _pool(pool, t.dtype, t.device, start + t.numel()).as_strided(t.shape, _strides(t.shape), start)
 
     def _signs(self, t: torch.Tensor) -> torch.Tensor:
         """±1 per element of t (t's dtype, device and shape): a window of a fixed random sequence, at a random start.
@@ -204,6 +204,16 @@ def _pool(pool: dict, dtype: torch.dtype, device: torch.device, length: int) -> 
     sequence = signs if pool is _SIGNS else 1 + _info(dtype)[0] * signs.to(torch.float64)
     pool[(dtype, device)] = sequence.to(dtype).to(device)
     return pool[(dtype, device)]
+
+
+@functools.lru_cache(maxsize=4096)
+def _strides(shape: torch.Size) -> tuple[int, ...]:
+    """The strides of a contiguous tensor of `shape`."""
+    strides, step = [], 1
+    for size in reversed(shape):
+        strides.append(step)
+        step *= max(size, 1)
+    return tuple(reversed(strides))
 
 
 @functools.cache
