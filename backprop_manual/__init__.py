@@ -31,8 +31,6 @@ The neuron verified (backprop_manual.check)
 
 from backprop_manual.check import ChainReport, ChainUsageError, TrainingReport, verify_chain, verify_training
 from backprop_manual.check.function import FunctionReport, verify_function
-from backprop_manual.check.neuron import autograd_gradients, verify_gradients
-from backprop_manual.check.trajectory import compare_trajectories, nn_sgd_descent
 from backprop_manual.neuron.data import load_cell_data
 from backprop_manual.neuron.forward import activation_fn, cost_fn, linear_fn
 from backprop_manual.neuron.lesson import lesson_loop
@@ -45,6 +43,8 @@ from backprop_manual.neuron.local_derivatives import (
 )
 from backprop_manual.neuron.loop import Descent, gradient_descent
 from backprop_manual.neuron.passes import CHAIN, Forward, Gradients, backward, forward, gradients
+from backprop_manual.neuron_check.trajectory import compare_trajectories, nn_sgd_descent
+from backprop_manual.neuron_check.verify import autograd_gradients, verify_gradients
 
 
 def __getattr__(name: str):

@@ -14,13 +14,13 @@ import torch
 from tqdm import tqdm
 
 from backprop_manual.check.compare import counted
-from backprop_manual.check.neuron import dtype_name
-from backprop_manual.check.trajectory import compare_trajectories, nn_sgd_descent
 from backprop_manual.cli import plot, verdict
 from backprop_manual.cli.streaming import StreamedVerification
 from backprop_manual.neuron import data as csv_input
 from backprop_manual.neuron.data import samples
 from backprop_manual.neuron.loop import Descent, gradient_descent
+from backprop_manual.neuron_check.trajectory import compare_trajectories, nn_sgd_descent
+from backprop_manual.neuron_check.verify import dtype_name
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}  # "all"
 LOW = {"bfloat16": torch.bfloat16, "float16": torch.float16}  # --derivation only, asked for by name

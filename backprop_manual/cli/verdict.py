@@ -16,8 +16,8 @@ from pathlib import Path
 
 import torch
 
-from backprop_manual.check.neuron import Verification
-from backprop_manual.check.trajectory import TrajectoryReport
+from backprop_manual.neuron_check.trajectory import TrajectoryReport
+from backprop_manual.neuron_check.verify import Verification
 
 SCHEMA = 4  # 4: rows judged by the error model (uncertainty, rule; no max_ulp, ulp_budget, floor); 3: the ULP
 # budget and floors; 2: the trajectory's autograd side called `reference`; 1: the unversioned layout before, with ok,
