@@ -7,9 +7,10 @@ from functools import cache
 import pytest
 import torch
 
-from backprop_manual import gradient_descent, gradients, nn_sgd_descent
+from backprop_manual import nn_sgd_descent
 from backprop_manual.check.model import MULTIPLIER, eps, rounding_bound
 from backprop_manual.check.tolerances import DEFAULT_TOLERANCES, tolerances, ulp_distance
+from backprop_manual.neuron import gradient_descent, gradients
 from backprop_manual.neuron.passes import CHAIN
 from backprop_manual.neuron_check.triage import complex_step_gradients
 from backprop_manual.neuron_check.verify import autograd_gradients, verify_gradients

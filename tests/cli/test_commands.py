@@ -15,12 +15,12 @@ import pandas as pd
 import pytest
 import torch
 
-from backprop_manual import gradient_descent, nn_sgd_descent
+from backprop_manual import nn_sgd_descent
 from backprop_manual.cli import commands, plot
 from backprop_manual.cli.commands import bar, side_by_side
 from backprop_manual.cli.main import main
 from backprop_manual.neuron import data as csv_input
-from backprop_manual.neuron import local_derivatives
+from backprop_manual.neuron import gradient_descent, local_derivatives
 from backprop_manual.neuron.data import CELL_DATA
 from backprop_manual.neuron_check.trajectory import compare_trajectories
 from backprop_manual.neuron_check.verify import Row, verify_gradients

@@ -2,7 +2,7 @@
 
 import torch
 
-from backprop_manual import gradients, lesson_loop
+from backprop_manual.neuron import gradients, lesson_loop
 from backprop_manual.neuron.passes import forward
 from backprop_manual.neuron_check.trajectory import compare_trajectories
 from tests.shared import cell_data, lesson_training, start

@@ -3,8 +3,7 @@
 import pytest
 import torch
 
-from backprop_manual import gradients
-from backprop_manual.neuron import local_derivatives
+from backprop_manual.neuron import gradients, local_derivatives
 from backprop_manual.neuron.passes import CHAIN
 from backprop_manual.neuron_check.taylor import HALVINGS, convergence_rates, taylor_rates
 from tests.shared import cell_data

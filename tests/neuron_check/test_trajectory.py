@@ -4,8 +4,9 @@ lockstep: every step's w and b; compare_trajectories' report, its allowance, and
 import pytest
 import torch
 
-from backprop_manual import gradient_descent, nn_sgd_descent
+from backprop_manual import nn_sgd_descent
 from backprop_manual.check.tolerances import tolerances
+from backprop_manual.neuron import gradient_descent
 from backprop_manual.neuron_check.trajectory import Divergence, TrajectoryReport, compare_trajectories
 from tests import shared
 from tests.shared import EPOCHS, lesson_training, start

@@ -4,9 +4,8 @@ and the triage names the wrong side."""
 import pytest
 import torch
 
-from backprop_manual import gradients
 from backprop_manual.check.tolerances import ulp_distance
-from backprop_manual.neuron import local_derivatives
+from backprop_manual.neuron import gradients, local_derivatives
 from backprop_manual.neuron.passes import CHAIN
 from backprop_manual.neuron_check.triage import (
     SIDING,

@@ -10,9 +10,9 @@ from functools import cache
 import pytest
 import torch
 
-from backprop_manual import gradients
 from backprop_manual.check.model import MULTIPLIER
 from backprop_manual.check.tolerances import tolerances
+from backprop_manual.neuron import gradients
 from backprop_manual.neuron.passes import CHAIN
 from backprop_manual.neuron_check.verify import autograd_gradients, compare_intermediate, verify_gradients
 from tests import shared
