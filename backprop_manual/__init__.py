@@ -1,7 +1,8 @@
 """backprop_manual: hand-derived backpropagation verified against autograd at every intermediate, in chain order.
 
-The public surface (each name's docstring is its formula or contract; everything else is importable by its module
-path, e.g. backprop_manual.check.model, and may move):
+The public surface: the verifier's names, each below (each name's docstring is its formula or contract; everything
+else is importable by its module path, e.g. backprop_manual.check.model, and may move). The lesson's neuron itself
+(linear_fn, delta_J_delta_sigma, gradient_descent, ...) is backprop_manual.neuron.
 
 Any derivation (backprop_manual.check)
     verify_chain(forward, backward, params, inputs)  every dJ/d(name) of your backward against autograd, in chain order
@@ -15,72 +16,52 @@ Any derivation (backprop_manual.check)
 Sharded layers on torch.distributed (backprop_manual.distributed, imported on first use)
     verify_distributed(reference, sharded, layouts=, world_size=2)  every rank's gradients vs its view of autograd's
                                                      on the unsharded reference, chain order; .first_divergence.rank
-The lesson's neuron: z = w·x + b,  sigma = sigmoid(z),  J = (sigma - y)^2 (backprop_manual.neuron)
-    linear_fn, activation_fn, cost_fn                z, sigma, J
-    delta_J_delta_sigma, delta_sigma_delta_z (alias delta_sigma_delta), delta_z_delta_w, delta_z_delta_b
-                                                     2 (sigma - y),  sigma (1 - sigma),  x,  1
-    forward, backward, gradients; Forward, Gradients, CHAIN   the two passes; their records, in chain order
-    gradient_descent, Descent                        the per-sample loop, corrected; its result (w, b, trajectory)
-    lesson_loop                                      the lesson's loop as written, bug included (an exhibit)
-    load_cell_data                                   the cell data set (or any CSV like it) as tensors
-The neuron verified (backprop_manual.check)
+The lesson's neuron verified (backprop_manual.neuron_check)
     verify_gradients                                 verify_chain on the neuron, per sample, with the lesson's names
     autograd_gradients                               the neuron's oracle: torch's own ops, one autograd pass
     nn_sgd_descent, compare_trajectories             torch.nn + MSELoss + SGD; the two loops step by step
+
+The lesson's names that were here (linear_fn, ..., gradient_descent, load_cell_data) still work for one release,
+with a DeprecationWarning naming backprop_manual.neuron, where they live.
 """
 
+import warnings
+
+from backprop_manual import neuron
 from backprop_manual.check import ChainReport, ChainUsageError, TrainingReport, verify_chain, verify_training
 from backprop_manual.check.function import FunctionReport, verify_function
-from backprop_manual.check.neuron import autograd_gradients, verify_gradients
-from backprop_manual.check.trajectory import compare_trajectories, nn_sgd_descent
-from backprop_manual.neuron.data import load_cell_data
-from backprop_manual.neuron.forward import activation_fn, cost_fn, linear_fn
-from backprop_manual.neuron.lesson import lesson_loop
-from backprop_manual.neuron.local_derivatives import (
-    delta_J_delta_sigma,
-    delta_sigma_delta,
-    delta_sigma_delta_z,
-    delta_z_delta_b,
-    delta_z_delta_w,
-)
-from backprop_manual.neuron.loop import Descent, gradient_descent
-from backprop_manual.neuron.passes import CHAIN, Forward, Gradients, backward, forward, gradients
+from backprop_manual.neuron_check.trajectory import compare_trajectories, nn_sgd_descent
+from backprop_manual.neuron_check.verify import autograd_gradients, verify_gradients
+
+# Top-level in 0.1.0, backprop_manual.neuron's since: reachable here for one release, with a DeprecationWarning.
+_MOVED_TO_NEURON = frozenset(neuron.__all__)
 
 
 def __getattr__(name: str):
-    """verify_distributed on first use: torch.distributed.tensor is slow to import (backprop_manual/distributed)."""
+    """verify_distributed on first use: torch.distributed.tensor is slow to import (backprop_manual/distributed).
+    The lesson's names, moved to backprop_manual.neuron, with a DeprecationWarning."""
     if name == "verify_distributed":
         from backprop_manual.distributed import verify_distributed
 
         return verify_distributed
+    if name in _MOVED_TO_NEURON:
+        warnings.warn(
+            f"backprop_manual.{name} has moved to backprop_manual.neuron.{name}: "
+            f"`from backprop_manual.neuron import {name}`; the top-level name goes in the next release",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(neuron, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [
-    "CHAIN",
     "ChainReport",
     "ChainUsageError",
-    "TrainingReport",
-    "Descent",
-    "Forward",
     "FunctionReport",
-    "Gradients",
-    "activation_fn",
+    "TrainingReport",
     "autograd_gradients",
-    "backward",
     "compare_trajectories",
-    "cost_fn",
-    "delta_J_delta_sigma",
-    "delta_sigma_delta",
-    "delta_sigma_delta_z",
-    "delta_z_delta_b",
-    "delta_z_delta_w",
-    "forward",
-    "gradient_descent",
-    "gradients",
-    "lesson_loop",
-    "linear_fn",
-    "load_cell_data",
     "nn_sgd_descent",
     "verify_chain",
     "verify_distributed",

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 import torch
 
-from backprop_manual.check.trajectory import nn_sgd_descent
 from backprop_manual.neuron.data import load_cell_data
 from backprop_manual.neuron.lesson import lesson_loop
 from backprop_manual.neuron.loop import gradient_descent
 from backprop_manual.neuron.passes import backward, forward
+from backprop_manual.neuron_check.trajectory import nn_sgd_descent
 from backprop_manual.variants.autograd_loop import autograd_descent, autograd_step
 from backprop_manual.variants.float_loop import float_descent
 from backprop_manual.variants.fused_loop import fused_descent, manual_step

@@ -11,7 +11,8 @@ from functools import cache
 
 import torch
 
-from backprop_manual import Descent, gradient_descent, load_cell_data, nn_sgd_descent
+from backprop_manual import nn_sgd_descent
+from backprop_manual.neuron import Descent, gradient_descent, load_cell_data
 from backprop_manual.neuron.data import Samples
 
 

@@ -177,10 +177,11 @@ def test_an_outside_wrong_derivation_fails_with_the_verifiers_message(pytester):
         import torch
 
         import backprop_manual
+        from backprop_manual.neuron import gradients
 
 
         def wrong_delta_J_delta_z(w, x, b, y):
-            g = backprop_manual.gradients(w, x, b, y)
+            g = gradients(w, x, b, y)
             return g._replace(delta_J_delta_z=2 * g.delta_J_delta_z)  # dJ/dz doubled
 
 

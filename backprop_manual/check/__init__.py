@@ -6,10 +6,9 @@ verify_training(...) -> TrainingReport: the hand backward driving SGD against au
 Any derivation: chain.py (verify_chain, the report), oracle.py (autograd, batch and per sample), graph.py (chain
 order from autograd's graph), compare.py (one row), model.py (the error model: autograd's own rounding),
 tolerances.py (assert_close's tolerances, for information; ULP distance), witness.py (finite differences),
-training.py (verify_training).
-The lesson's neuron as one instance of it: neuron.py (its oracle from torch's own ops, its rows by lesson names,
-verify_gradients), trajectory.py (the torch.nn + SGD loop and step-by-step comparison), triage.py (the complex-step
-witness, which side is wrong), taylor.py (the Taylor remainder test).
+training.py (verify_training), function.py (verify_function).
+Nothing here imports the lesson (backprop_manual.neuron): the lesson's neuron as one instance of the verifier is
+backprop_manual.neuron_check (tests/test_layers.py keeps it so).
 """
 
 from backprop_manual.check.chain import ChainReport, verify_chain

@@ -8,46 +8,26 @@ writes nothing either.
 import argparse
 import sys
 from pathlib import Path
-from typing import NamedTuple
 
 import torch
-from tqdm import tqdm
 
 from backprop_manual.check.compare import counted
-from backprop_manual.check.neuron import dtype_name
-from backprop_manual.check.trajectory import compare_trajectories, nn_sgd_descent
 from backprop_manual.cli import plot, verdict
+from backprop_manual.cli.side_by_side import bar, side_by_side
 from backprop_manual.cli.streaming import StreamedVerification
+from backprop_manual.cli.usage import ANY_DTYPE, DTYPES, UsageError, check_output, devices
 from backprop_manual.neuron import data as csv_input
 from backprop_manual.neuron.data import samples
-from backprop_manual.neuron.loop import Descent, gradient_descent
+from backprop_manual.neuron_check.trajectory import compare_trajectories
+from backprop_manual.neuron_check.verify import dtype_name
 
-DTYPES = {"float32": torch.float32, "float64": torch.float64}  # "all"
-LOW = {"bfloat16": torch.bfloat16, "float16": torch.float16}  # --derivation only, asked for by name
-ANY_DTYPE = {**DTYPES, **LOW}
 # Both loops keep (w, b, J) of every step: 48 bytes a step in float64, 2.4 GB at this bound, ~3 hours at ~0.2 ms a
 # step. The largest run the docs describe, a million rows x 20 epochs (--trajectory-samples all), is 2e7.
 MAX_TRAJECTORY_STEPS = 5 * 10**7
 
 
-class UsageError(Exception):
-    """A request that cannot be carried out as asked: exit code 2, the message, no traceback."""
-
-
 class NotVerified(UsageError):
     """Both loops overflowed together from finite inputs: nothing to compare from there on. Exit 2, never 0 or 1."""
-
-
-def devices(asked: str | None) -> list[str]:
-    """asked: cpu, cuda, all (both: CUDA must be there), or None (not given): every available device."""
-    available = ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
-    if asked in ("cuda", "all") and "cuda" not in available:
-        hint = "" if asked == "cuda" else ": leave --device out to verify every available device"
-        raise UsageError(
-            f"--device {asked} asked for, but torch.cuda.is_available() is False (no GPU, or a CPU build of torch)"
-            + hint
-        )
-    return available if asked in (None, "all") else [asked]
 
 
 def short(value: float) -> str:
@@ -80,18 +60,8 @@ def check_steps(epochs: int, rows: int, option: str) -> None:
         )
 
 
-def check_output(path: str | None, option: str) -> None:
-    if path is None:
-        return
-    if Path(path).is_dir():
-        raise UsageError(f"{option} {path} is a directory: give a file name")
-    if not Path(path).parent.is_dir():
-        raise UsageError(f"{option} {path}: the folder {Path(path).parent} does not exist; create it first")
-
-
 def run_verify(args: argparse.Namespace) -> int:
-    if args.derivation is not None:
-        return derivation_commands().run_verify(args)
+    """The neuron on a CSV (main.py sends --derivation to derivations.run_verify)."""
     on = devices(args.device)
     dtypes = list(DTYPES) if args.dtype == "all" else [args.dtype]
     check_output(args.json, "--json")
@@ -186,8 +156,7 @@ def context(args: argparse.Namespace, on: list[str], n: int, trajectory_samples:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    if args.derivation is not None:
-        return derivation_commands().run_train(args)
+    """The neuron on a CSV (main.py sends --derivation to derivations.run_train)."""
     (device,) = devices(args.device)
     check_output(args.plot, "--plot")
     if args.plot and Path(args.plot).suffix.lower().removeprefix(".") not in plot.supported_formats():
@@ -229,61 +198,3 @@ def run_train(args: argparse.Namespace) -> int:
         )
         print(f"\nfigure: {args.plot}")
     return 0 if report.ok else 1
-
-
-def derivation_commands():
-    """--derivation's module, imported on use: it builds on this one (devices, UsageError, DTYPES)."""
-    from backprop_manual.cli import derivations as derivation_commands
-
-    return derivation_commands
-
-
-# The manual loop and torch.nn + MSELoss + SGD side by side, over the same samples, from the same (w, b).
-#
-# Per-sample SGD carries nothing from one step to the next but w and b (plain SGD keeps no state), so running both
-# loops over consecutive blocks of samples takes the same steps, bit for bit, as one call over all of them
-# (tests/cli/test_commands.py checks it); the blocks let a progress bar move.
-
-BLOCK = 512  # samples per call: ~0.15 s of the torch.nn loop between two updates of the bar
-
-
-class SideBySide(NamedTuple):
-    manual: Descent  # trajectory [epochs, N, 3]: w, b after each step, J of that step
-    autograd: Descent  # torch.nn + MSELoss + SGD
-
-
-def side_by_side(
-    w: torch.Tensor,
-    b: torch.Tensor,
-    X: torch.Tensor,
-    y: torch.Tensor,
-    *,
-    eta: float,
-    epochs: int,
-    desc: str = "training",
-    block: int = BLOCK,
-) -> SideBySide:
-    """gradient_descent and nn_sgd_descent from (w, b) over `epochs` passes of (X, y), trajectories kept."""
-    loops = (gradient_descent, nn_sgd_descent)  # in SideBySide's order
-    params = [(w, b) for _ in loops]
-    steps: list[list[torch.Tensor]] = [[] for _ in loops]
-    with bar(epochs * X.shape[0], desc, " steps") as progress:
-        for _ in range(epochs):
-            for start in range(0, X.shape[0], block):
-                Xb, yb = X[start : start + block], y[start : start + block]
-                for k, loop in enumerate(loops):
-                    d = loop(*params[k], Xb, yb, eta=eta, epochs=1, trajectory=True)
-                    params[k] = d.w, d.b
-                    steps[k].append(d.trajectory)  # [1, block, 3]
-                progress.update(Xb.shape[0])
-    trajectories = [torch.cat(s, dim=1).reshape(epochs, X.shape[0], 3) for s in steps]
-    return SideBySide(*(Descent(*p, t) for p, t in zip(params, trajectories, strict=True)))
-
-
-# Progress bars for long work: drawn on a terminal, absent in a pipe or a CI log.
-#
-# tqdm's disable=None turns the bar off when its stream (stderr) is not a TTY; stdout keeps only the results.
-
-
-def bar(total: int, desc: str, unit: str) -> tqdm:
-    return tqdm(total=total, desc=desc, unit=unit, unit_scale=True, disable=None, leave=False, dynamic_ncols=True)

@@ -25,19 +25,14 @@ import torch
 from backprop_manual.check import ChainReport, ChainUsageError, TrainingReport, verify_chain, verify_training
 from backprop_manual.check.compare import all_agree, counted
 from backprop_manual.cli import distributed
-from backprop_manual.cli.commands import ANY_DTYPE, DTYPES, UsageError, check_output, devices
+from backprop_manual.cli.usage import ANY_DTYPE, DTYPES, UsageError, check_output, devices
+from backprop_manual.cli.verdict import DERIVATION_SCHEMA as SCHEMA
 from backprop_manual.cli.verdict import write
 from backprop_manual.derivations import SHIPPED
 from backprop_manual.derivations.batch_form import batch_form
 from backprop_manual.distributed.derivations import DISTRIBUTED
 
 DEFAULT_LR = 0.1  # when neither --lr nor the module's LR says
-# The --json document's layout (docs/cli.md), raised when a key changes meaning or goes away. 1: ok and gradients_ok
-# where status is now, an ok in every row beside its status, the training's autograd side called `reference`.
-SCHEMA = 4  # 4: a row's label is its name except in the lesson's neuron (delta_J_delta_z there); derivation's
-# check_inputs, a training first_divergence's role; 3: rows judged by the error model (allowance, uncertainty, rule,
-# ratio; no max_ulp, ulp_budget, floor), the status "less accurate", training in lockstep with "diverged"; 2: the
-# autograd side named autograd
 FUNCTIONS = ("forward", "backward", "example")
 _unique = itertools.count()  # user files are imported under backprop_manual_user_derivation_<n>
 

@@ -18,8 +18,8 @@ from pathlib import Path
 import torch
 
 from backprop_manual.check import ChainUsageError
-from backprop_manual.cli.commands import UsageError, check_output
-from backprop_manual.cli.verdict import write
+from backprop_manual.cli.usage import UsageError, check_output
+from backprop_manual.cli.verdict import DERIVATION_SCHEMA, write
 from backprop_manual.distributed.derivations import DISTRIBUTED
 from backprop_manual.distributed.layouts import describe
 
@@ -88,9 +88,8 @@ def run_verify(args) -> int:
 
 
 def verdict(args, description: str, world_size: int, report) -> dict:
-    """The --derivation verdict's layout (cli/derivations.py, SCHEMA): one run per rank, with what the rank holds."""
-    from backprop_manual.cli.derivations import SCHEMA  # derivations imports this module
-
+    """The --derivation verdict's layout (cli/derivations.py, DERIVATION_SCHEMA): one run per rank, with what the rank
+    holds."""
     first = report.first_divergence
     runs = []
     for rank, chain in enumerate(report.chains):
@@ -111,7 +110,7 @@ def verdict(args, description: str, world_size: int, report) -> dict:
             }
         )
     return {
-        "schema": SCHEMA,
+        "schema": DERIVATION_SCHEMA,
         "status": "ok" if report.ok else "MISMATCH",
         "exit_code": 0 if report.ok else 1,
         "command": "backprop-manual verify",

@@ -17,17 +17,11 @@ import sys
 import traceback
 from pathlib import Path
 
-from backprop_manual.cli.commands import (
-    DTYPES,
-    LOW,
-    MAX_TRAJECTORY_STEPS,
-    UsageError,
-    check_values,
-    run_train,
-    run_verify,
-)
+from backprop_manual.cli import commands, derivations
+from backprop_manual.cli.commands import MAX_TRAJECTORY_STEPS, check_values
 from backprop_manual.cli.derivations import DEFAULT_LR, run_list
 from backprop_manual.cli.plot import MatplotlibMissing
+from backprop_manual.cli.usage import DTYPES, LOW, UsageError
 from backprop_manual.neuron.data import CELL_DATA, CHUNK_ROWS, DataError
 
 COMMANDS = ("verify", "train", "derivations")
@@ -305,6 +299,16 @@ def joined(argv: list[str]) -> list[str]:
         out.append(argv[i])
         i += 1
     return out
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    """`verify`: the neuron on a CSV (commands.py), or --derivation (derivations.py)."""
+    return (commands if args.derivation is None else derivations).run_verify(args)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """`train`: the neuron on a CSV (commands.py), or --derivation (derivations.py)."""
+    return (commands if args.derivation is None else derivations).run_train(args)
 
 
 def run(argv: list[str]) -> int:

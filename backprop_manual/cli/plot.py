@@ -9,18 +9,14 @@ What is drawn is computed by `parameter_steps` and `cost_per_epoch` (tested valu
 colours, line styles) is in the constants below, checked by looking at the PNG.
 """
 
-from __future__ import annotations
-
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 import torch
 
 from backprop_manual.check.compare import counted
 from backprop_manual.check.tolerances import tolerances
-
-if TYPE_CHECKING:  # cli.commands imports this module
-    from backprop_manual.cli.commands import SideBySide
+from backprop_manual.cli.side_by_side import SideBySide
 
 INSTALL = "pip install 'backprop-manual[plot]' (or: pip install matplotlib)"
 COLORS = {"w": "tab:blue", "b": "tab:red"}

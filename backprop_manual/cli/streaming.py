@@ -11,9 +11,9 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
-from backprop_manual.check.neuron import Verification, autograd_gradients, compare_chain
 from backprop_manual.neuron.data import Chunk
 from backprop_manual.neuron.passes import CHAIN, Gradients, gradients
+from backprop_manual.neuron_check.verify import Verification, autograd_gradients, compare_chain
 
 
 @dataclass

@@ -16,12 +16,19 @@ from pathlib import Path
 
 import torch
 
-from backprop_manual.check.neuron import Verification
-from backprop_manual.check.trajectory import TrajectoryReport
+from backprop_manual.neuron_check.trajectory import TrajectoryReport
+from backprop_manual.neuron_check.verify import Verification
 
 SCHEMA = 4  # 4: rows judged by the error model (uncertainty, rule; no max_ulp, ulp_budget, floor); 3: the ULP
 # budget and floors; 2: the trajectory's autograd side called `reference`; 1: the unversioned layout before, with ok,
 # at and index beside status and sample_id, inf as "inf"
+# The --derivation verdict's layout (derivations.py, distributed.py; docs/cli.md), raised when a key changes meaning or
+# goes away. 1: ok and gradients_ok where status is now, an ok in every row beside its status, the training's
+# autograd side called `reference`.
+DERIVATION_SCHEMA = 4  # 4: a row's label is its name except in the lesson's neuron (delta_J_delta_z there);
+# derivation's check_inputs, a training first_divergence's role; 3: rows judged by the error model (allowance,
+# uncertainty, rule, ratio; no max_ulp, ulp_budget, floor), the status "less accurate", training in lockstep with
+# "diverged"; 2: the autograd side named autograd
 PLACE = ("at", "index", "deciding")  # Row's own place fields (positions among the samples compared), replaced by
 # position and sample_id
 

@@ -9,7 +9,7 @@ Three ways to the same [N] vectors of dJ/dw and dJ/db:
 import torch
 from torch.func import grad, vmap
 
-from backprop_manual.check.neuron import autograd_gradients
+from backprop_manual.neuron_check.verify import autograd_gradients
 
 
 def manual_per_sample(

@@ -3,7 +3,7 @@ with the right gradient named first.
 
 check/oracle.py (autograd, batch and per sample), graph.py (chain order, usage errors), compare.py (one row) and
 witness.py (finite differences) have no test file of their own: they are tested here, through verify_chain, and
-compare.py also through compare_intermediate in test_neuron.py. verify_training: test_training.py."""
+compare.py also through compare_intermediate in tests/neuron_check/test_verify.py. verify_training: test_training.py."""
 
 import inspect
 

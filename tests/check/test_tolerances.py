@@ -7,12 +7,13 @@ from functools import cache
 import pytest
 import torch
 
-from backprop_manual import gradient_descent, gradients, nn_sgd_descent
+from backprop_manual import nn_sgd_descent
 from backprop_manual.check.model import MULTIPLIER, eps, rounding_bound
-from backprop_manual.check.neuron import autograd_gradients, verify_gradients
 from backprop_manual.check.tolerances import DEFAULT_TOLERANCES, tolerances, ulp_distance
-from backprop_manual.check.triage import complex_step_gradients
+from backprop_manual.neuron import gradient_descent, gradients
 from backprop_manual.neuron.passes import CHAIN
+from backprop_manual.neuron_check.triage import complex_step_gradients
+from backprop_manual.neuron_check.verify import autograd_gradients, verify_gradients
 
 # Rounding bound per intermediate, in units of u = ½·ε·|autograd| (check/model.py): manual and autograd round the
 # same product in another order, r roundings a side (dJ/dz, dJ/db 2, dJ/dw 3), each within ½ε: |m - a| <= 2r u.

@@ -15,15 +15,15 @@ import pandas as pd
 import pytest
 import torch
 
-from backprop_manual import gradient_descent, nn_sgd_descent
-from backprop_manual.check.neuron import Row, verify_gradients
-from backprop_manual.check.trajectory import compare_trajectories
+from backprop_manual import nn_sgd_descent
 from backprop_manual.cli import commands, plot
 from backprop_manual.cli.commands import bar, side_by_side
 from backprop_manual.cli.main import main
 from backprop_manual.neuron import data as csv_input
-from backprop_manual.neuron import local_derivatives
+from backprop_manual.neuron import gradient_descent, local_derivatives
 from backprop_manual.neuron.data import CELL_DATA
+from backprop_manual.neuron_check.trajectory import compare_trajectories
+from backprop_manual.neuron_check.verify import Row, verify_gradients
 from tests.shared import cell_data, start
 
 ONE_EPOCH = ["verify", "--device", "cpu", "--epochs", "1"]
@@ -215,9 +215,9 @@ def test_plot_to_a_format_matplotlib_cannot_write(tmp_path, capsys):
 # ----------------------------------------
 # What verify and train print, line for line, and the verdict's context: each piece from the computation it reports.
 #
-# The tables and summaries are formatted by check/neuron.py and check/trajectory.py (tested in
-# tests/check/test_neuron.py and test_trajectory.py); here the commands must put the right ones, computed on the right
-# data, in the right place.
+# The tables and summaries are formatted by neuron_check/verify.py and neuron_check/trajectory.py (tested in
+# tests/neuron_check/test_verify.py and test_trajectory.py); here the commands must put the right ones, computed on
+# the right data, in the right place.
 
 AREA, LABEL = [1.0, 0.5, 1.5, 0.2, 0.9], [1, 0, 1, 0, 1]
 ROWS = len(AREA)
@@ -381,7 +381,8 @@ def test_train_refuses_a_figure_format_matplotlib_cannot_write_and_lists_those_i
 
 # ----------------------------------------
 # Both loops, block by block of samples (so that a progress bar can move), take exactly the steps of one call.
-# (That comparing their trajectories never counts a non-finite step as agreement: tests/check/test_trajectory.py.)
+# (That comparing their trajectories never counts a non-finite step as agreement:
+# tests/neuron_check/test_trajectory.py.)
 
 EPOCHS, ETA = 3, 1e-3  # a larger step than the lesson's, so that w and b move in every block
 

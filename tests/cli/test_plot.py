@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from backprop_manual.check.tolerances import tolerances
-from backprop_manual.cli.commands import SideBySide
 from backprop_manual.cli.plot import COLORS, DPI, FIGURE, cost_per_epoch, figure, parameter_steps, plot_training
+from backprop_manual.cli.side_by_side import SideBySide
 from backprop_manual.neuron.loop import Descent
 
 NEEDS_PLOT = "the figure needs the extra plot: pip install -e '.[plot]'"

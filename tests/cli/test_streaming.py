@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 import torch
 
-from backprop_manual.check.neuron import compare_chain, verify_gradients
 from backprop_manual.cli.streaming import StreamedVerification
 from backprop_manual.neuron import local_derivatives
 from backprop_manual.neuron.data import Chunk
 from backprop_manual.neuron.passes import CHAIN, Gradients
+from backprop_manual.neuron_check.verify import compare_chain, verify_gradients
 from tests.cli.test_main import run_on_a_terminal, run_python
 
 N, CHUNK = 4096, 256

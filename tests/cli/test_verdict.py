@@ -9,8 +9,8 @@ import os
 
 import pytest
 
-from backprop_manual.check.trajectory import Divergence, TrajectoryReport
 from backprop_manual.cli.verdict import SCHEMA, finite_or_null, trajectory, verdict, write
+from backprop_manual.neuron_check.trajectory import Divergence, TrajectoryReport
 
 
 def test_non_finite_floats_become_null_at_any_depth_and_nothing_else_changes():

@@ -2,9 +2,9 @@
 
 import torch
 
-from backprop_manual import gradients, lesson_loop
-from backprop_manual.check.trajectory import compare_trajectories
+from backprop_manual.neuron import gradients, lesson_loop
 from backprop_manual.neuron.passes import forward
+from backprop_manual.neuron_check.trajectory import compare_trajectories
 from tests.shared import cell_data, lesson_training, start
 
 CELL_DATA = cell_data()  # float64, as the lesson's tensors are

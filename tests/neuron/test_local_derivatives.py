@@ -1,5 +1,5 @@
 """The local derivatives of neuron/local_derivatives.py on their own, against autograd; the chain rule they make
-is verified in tests/check/test_neuron.py, and each one's use by the loop in tests/neuron/test_loop.py."""
+is verified in tests/neuron_check/test_verify.py, and each one's use by the loop in tests/neuron/test_loop.py."""
 
 import torch
 

@@ -4,8 +4,8 @@ manual loop runs the hand-derived local derivatives."""
 import pytest
 import torch
 
-from backprop_manual import gradient_descent, nn_sgd_descent
-from backprop_manual.neuron import local_derivatives
+from backprop_manual import nn_sgd_descent
+from backprop_manual.neuron import gradient_descent, local_derivatives
 from backprop_manual.neuron.loop import check_neuron_inputs
 from tests.shared import cell_data, start
 

@@ -13,8 +13,8 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from backprop_manual.check.neuron import verify_gradients
 from backprop_manual.neuron.passes import CHAIN, forward
+from backprop_manual.neuron_check.verify import verify_gradients
 from tests.shared import cell_data, start
 
 CELL_DATA = cell_data()  # float64 on the CPU

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from backprop_manual import gradients
-from backprop_manual.check.trajectory import compare_trajectories, nn_sgd_descent
+from backprop_manual.neuron import gradients
 from backprop_manual.neuron.loop import gradient_descent
+from backprop_manual.neuron_check.trajectory import compare_trajectories, nn_sgd_descent
 from backprop_manual.variants.autograd_loop import autograd_descent
 from backprop_manual.variants.cuda_graph import GraphedDescent, IndexedStep, graphed_descent
 from backprop_manual.variants.float_loop import float_descent

@@ -110,8 +110,8 @@ def gradcheck_intermediates(
 # witness cannot tell them apart ("undecided"). gradcheck of the manual chain rule (float64) is reported beside it.
 
 # Why 4: the side the witness sides with must be clearly nearer, not by a rounding. Correct sides sit within
-# 10 ULP of the witness (measured, tests/check/test_triage.py), while a disagreement that fails the verification is
-# over 8 ULP (the budget) apart; a factor 4 keeps a rounding-level tie "undecided" rather than guessed.
+# 10 ULP of the witness (measured, tests/neuron_check/test_triage.py), while a disagreement that fails the
+# verification is over 8 ULP (the budget) apart; a factor 4 keeps a rounding-level tie "undecided" rather than guessed.
 SIDING = 4.0
 
 

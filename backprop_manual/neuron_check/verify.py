@@ -5,7 +5,7 @@ verify_gradients hands it to the chain verifier's oracle (check/oracle.py) in pe
 dJ/dw and dJ/db by torch.func.vmap(torch.func.grad(J_i)). autograd_gradients asks the same oracle with the
 per-sample-leaf trick instead, w and b expanded to one leaf per sample, so that w and b may also be given one per
 sample (a point per sample): one torch.autograd.grad of the summed cost, bit for bit the same gradients
-(tests/check/test_triage.py).
+(tests/neuron_check/test_triage.py).
 """
 
 from collections.abc import Callable
@@ -17,9 +17,9 @@ import torch.nn.functional as F
 from backprop_manual.check.chain import ChainReport, verify_chain
 from backprop_manual.check.compare import Row, compare_tensor, counted
 from backprop_manual.check.oracle import autograd_oracle
-from backprop_manual.check.triage import Triage, triage_divergence
 from backprop_manual.neuron import passes
 from backprop_manual.neuron.passes import CHAIN, Gradients, gradients
+from backprop_manual.neuron_check.triage import Triage, triage_divergence
 
 
 def oracle_forward(w: torch.Tensor, b: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -1,4 +1,4 @@
-"""check/neuron.py: what verify_gradients reports, to the character where a reader or a parser depends on it (the
+"""neuron_check/verify.py: what verify_gradients reports, to the character where a reader or a parser depends on it (the
 table, the first line), each number in it recomputed from its definition; compare_intermediate number by number; the
 autograd side; and every sample, dtype, device and point against autograd. (The triage line: test_triage.py; the
 trajectory summary: test_trajectory.py.)"""
@@ -10,11 +10,11 @@ from functools import cache
 import pytest
 import torch
 
-from backprop_manual import gradients
 from backprop_manual.check.model import MULTIPLIER
-from backprop_manual.check.neuron import autograd_gradients, compare_intermediate, verify_gradients
 from backprop_manual.check.tolerances import tolerances
+from backprop_manual.neuron import gradients
 from backprop_manual.neuron.passes import CHAIN
+from backprop_manual.neuron_check.verify import autograd_gradients, compare_intermediate, verify_gradients
 from tests import shared
 
 CELL_DATA = shared.cell_data()  # float64 on the CPU; the last test moves it to each device and dtype

@@ -7,11 +7,10 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from backprop_manual import gradients
-from backprop_manual.check.neuron import autograd_gradients, verify_gradients
-from backprop_manual.neuron import local_derivatives
+from backprop_manual.neuron import gradients, local_derivatives
 from backprop_manual.neuron.lesson import lesson_delta_J_delta_sigma
 from backprop_manual.neuron.passes import CHAIN, Gradients
+from backprop_manual.neuron_check.verify import autograd_gradients, verify_gradients
 from tests.shared import cell_data, start
 
 CELL_DATA = cell_data()

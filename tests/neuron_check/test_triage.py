@@ -4,12 +4,17 @@ and the triage names the wrong side."""
 import pytest
 import torch
 
-from backprop_manual import gradients
-from backprop_manual.check.neuron import autograd_gradients, verify_gradients
 from backprop_manual.check.tolerances import ulp_distance
-from backprop_manual.check.triage import SIDING, Triage, _one_line, complex_step_gradients, gradcheck_intermediates
-from backprop_manual.neuron import local_derivatives
+from backprop_manual.neuron import gradients, local_derivatives
 from backprop_manual.neuron.passes import CHAIN
+from backprop_manual.neuron_check.triage import (
+    SIDING,
+    Triage,
+    _one_line,
+    complex_step_gradients,
+    gradcheck_intermediates,
+)
+from backprop_manual.neuron_check.verify import autograd_gradients, verify_gradients
 from tests.shared import cell_data, start
 
 CELL_DATA = cell_data()
@@ -32,7 +37,7 @@ def test_complex_step_agrees_with_autograd_on_the_cell_data(dtype, name):
 @pytest.mark.parametrize("step", [2.0**-30, 2.0**-200, 2.0**-600], ids=["h2^-30", "h2^-200", "h2^-600"])
 def test_complex_step_has_no_step_to_tune(monkeypatch, step):
     """Central differences lose digits to cancellation as eps shrinks; the complex step subtracts nothing."""
-    import backprop_manual.check.triage as witness
+    import backprop_manual.neuron_check.triage as witness
 
     reference = complex_step_gradients(W, CELL_DATA.X, B, CELL_DATA.y)
     monkeypatch.setattr(witness, "STEP", step)

@@ -1,12 +1,13 @@
-"""check/trajectory.py: the package's loop against torch.nn + MSELoss + torch.optim.SGD (nn_sgd_descent), in
+"""neuron_check/trajectory.py: the package's loop against torch.nn + MSELoss + torch.optim.SGD (nn_sgd_descent), in
 lockstep: every step's w and b; compare_trajectories' report, its allowance, and no non-finite step ever ok."""
 
 import pytest
 import torch
 
-from backprop_manual import gradient_descent, nn_sgd_descent
+from backprop_manual import nn_sgd_descent
 from backprop_manual.check.tolerances import tolerances
-from backprop_manual.check.trajectory import Divergence, TrajectoryReport, compare_trajectories
+from backprop_manual.neuron import gradient_descent
+from backprop_manual.neuron_check.trajectory import Divergence, TrajectoryReport, compare_trajectories
 from tests import shared
 from tests.shared import EPOCHS, lesson_training, start
 

@@ -3,10 +3,9 @@
 import pytest
 import torch
 
-from backprop_manual import gradients
-from backprop_manual.check.taylor import HALVINGS, convergence_rates, taylor_rates
-from backprop_manual.neuron import local_derivatives
+from backprop_manual.neuron import gradients, local_derivatives
 from backprop_manual.neuron.passes import CHAIN
+from backprop_manual.neuron_check.taylor import HALVINGS, convergence_rates, taylor_rates
 from tests.shared import cell_data
 
 CELL_DATA = cell_data()  # float64: the rates need J's rounding noise far below eps^2
