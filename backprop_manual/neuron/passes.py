@@ -4,8 +4,10 @@ from typing import NamedTuple
 
 import torch
 
-from backprop_manual.neuron import forward as fwd
 from backprop_manual.neuron import local_derivatives as local
+
+# by name from the module: backprop_manual.neuron.forward is the package's forward pass (below), not this module
+from backprop_manual.neuron.forward import activation_fn, cost_fn, linear_fn
 
 
 class Forward(NamedTuple):
@@ -31,9 +33,9 @@ CHAIN = Gradients._fields
 
 def forward(w: torch.Tensor, x: torch.Tensor, b: torch.Tensor, y: torch.Tensor) -> Forward:
     """z = w·x + b;  y_hat = sigma(z);  J = (y_hat - y)^2"""
-    z = fwd.linear_fn(w, x, b)
-    y_hat = fwd.activation_fn(z)
-    return Forward(z, y_hat, fwd.cost_fn(y_hat, y))
+    z = linear_fn(w, x, b)
+    y_hat = activation_fn(z)
+    return Forward(z, y_hat, cost_fn(y_hat, y))
 
 
 def backward(x: torch.Tensor, y: torch.Tensor, fp: Forward) -> Gradients:
