@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from backprop_manual.check import verify_chain
+from backprop_manual.check import model, verify_chain
 from backprop_manual.check.compare import compare_tensor
 from backprop_manual.check.model import MULTIPLIER, RandomRounding, monte_carlo_spread, rounding_bound
 from tests.check import two_layer as tl
@@ -158,12 +158,24 @@ def test_batched_draws_measure_what_draws_one_by_one_measure(dtype):
     passes: per element the same scale (the median ratio within 0.8-1.25; measured 0.97-1.0, one draw alone
     0.44-0.49), and no element left unmeasured that the passes one by one measure."""
     loss, targets, autograd = _attention_like(dtype)
-    together = monte_carlo_spread(loss, targets, autograd)
+    together = monte_carlo_spread(loss, targets, autograd, batched=True)
     alone = monte_carlo_spread(loss, targets, autograd, batched=False)
     for t, a, name in zip(together, alone, ["h", "x", "W"]):
         assert torch.equal(t > 0, a > 0), name
         ratio = float((t / a)[a > 0].median())
         assert 0.8 <= ratio <= 1.25, (name, ratio)  # one draw alone: 0.44-0.49
+
+
+def test_the_draws_are_batched_up_to_a_size_and_drawn_pass_by_pass_beyond(monkeypatch):
+    """Batched where the per-operation Python is the cost, pass by pass where memory is (BATCHED_ELEMENTS)."""
+    loss, targets, autograd = _attention_like(torch.float32)
+    together = monte_carlo_spread(loss, targets, autograd, batched=True)
+    alone = monte_carlo_spread(loss, targets, autograd, batched=False)
+    assert not all(torch.equal(t, a) for t, a in zip(together, alone)), "the two ways draw differently"
+    elements = sum(a.numel() for a in autograd)
+    for limit, expected in ((elements, together), (elements - 1, alone)):
+        monkeypatch.setattr(model, "BATCHED_ELEMENTS", limit)
+        assert all(torch.equal(s, e) for s, e in zip(monte_carlo_spread(loss, targets, autograd), expected)), limit
 
 
 class _ItemInBackward(torch.autograd.Function):
