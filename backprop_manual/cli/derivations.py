@@ -24,7 +24,7 @@ import torch
 
 from backprop_manual.check import ChainReport, ChainUsageError, TrainingReport, verify_chain, verify_training
 from backprop_manual.check.compare import all_agree, counted
-from backprop_manual.cli import distributed
+from backprop_manual.cli import columns, distributed
 from backprop_manual.cli.usage import ANY_DTYPE, DTYPES, UsageError, check_output, devices
 from backprop_manual.cli.verdict import DERIVATION_SCHEMA as SCHEMA
 from backprop_manual.cli.verdict import write
@@ -196,7 +196,12 @@ def describe(d: Derivation, args: argparse.Namespace, lr: float, lr_from: str) -
 
 
 def run_verify(args: argparse.Namespace) -> int:
+    data = getattr(args, "data", None)
     if distributed.wanted(args.derivation):  # reference, sharded, layouts: ranks on gloo (cli/distributed.py)
+        if data is not None:
+            raise UsageError(
+                f"--data applies to a derivation whose inputs are per-sample columns, not to {args.derivation}"
+            )
         return distributed.run_verify(args)
     for option in ("world_size", "timeout"):
         if getattr(args, option, None) is not None:
@@ -208,7 +213,14 @@ def run_verify(args: argparse.Namespace) -> int:
     lr, lr_from = learning_rate(args, d)
     combos = [(device, dtype) for device in on for dtype in (list(DTYPES) if args.dtype == "all" else [args.dtype])]
     points = {(device, dtype): point(d, dtype, device) for device, dtype in combos}  # a bad example: before output
+    table = columns.read(data, args.columns) if data is not None else None
+    if table is not None:  # the CSV's rows instead of the example's inputs (cli/columns.py)
+        points = {k: (params, columns.inputs(table, inputs, d.name)) for k, (params, inputs) in points.items()}
     print(f"backprop_manual: hand backward vs autograd, in chain order; {describe(d, args, lr, lr_from)}")
+    if table is not None:
+        read_as = "; ".join(f"{k} <- {', '.join(map(str, c)) if len(c) < 4 else f'{c[0]} ... {c[-1]} ({len(c)})'}"
+                            for k, c in table.used.items())  # fmt: skip
+        print(f"data: {table.path}, {counted(table.rows, 'row')} ({read_as}); the parameters: example()'s")
     if args.device is None and "cuda" not in on:
         print("cuda: not available on this machine (torch.cuda.is_available() is False): not verified")
     runs = []
@@ -227,7 +239,8 @@ def run_verify(args: argparse.Namespace) -> int:
             check_inputs=d.check_inputs,
         )
         if not report.loss_finite:  # NaN is never agreement, and a point where J itself is NaN or inf is no test
-            raise UsageError(f"{d.name}: J is not finite at example()'s point {where}: not verified; choose another")
+            at = f"the point of example()'s parameters on {table.path}" if table else "example()'s point"
+            raise UsageError(f"{d.name}: J is not finite at {at} {where}: not verified; choose another")
         text = report.table() if report.ok else checked(d, where, report.message)  # the witness runs the forward
         training = checked(d, where, train, d, params, inputs, lr, args.epochs) if args.epochs else None
         if report.ok:
@@ -246,7 +259,7 @@ def run_verify(args: argparse.Namespace) -> int:
     ok = all(r["status"] == "ok" for r in runs)
     print(f"\n{'all agree' if ok else 'MISMATCH: see the tables above'}")
     if args.json:
-        write(args.json, verdict(args, d, on, lr, lr_from, runs))
+        write(args.json, verdict(args, d, on, lr, lr_from, runs, table))
     return 0 if ok else 1
 
 
@@ -272,7 +285,7 @@ def run(device: str, dtype: str, report: ChainReport, training: TrainingReport |
     }
 
 
-def verdict(args, d: Derivation, on: list[str], lr: float, lr_from: str, runs: list[dict]) -> dict:
+def verdict(args, d: Derivation, on: list[str], lr: float, lr_from: str, runs: list[dict], table=None) -> dict:
     ok = all(r["status"] == "ok" for r in runs)
     return {
         "schema": SCHEMA,
@@ -285,6 +298,9 @@ def verdict(args, d: Derivation, on: list[str], lr: float, lr_from: str, runs: l
             "per_sample": d.per_sample,
             "check_inputs": list(d.check_inputs),
         },
+        "data": None  # example()'s inputs; else the CSV's, and the columns each input was read from
+        if table is None
+        else {"path": table.path, "rows": table.rows, "columns": {k: list(map(str, c)) for k, c in table.used.items()}},
         "training": {"epochs": args.epochs, "lr": lr, "lr_from": lr_from},
         "devices_not_available": [x for x in ("cpu", "cuda") if args.device is None and x not in on],
         "torch": torch.__version__,

@@ -69,9 +69,11 @@ or usage, 3 a bug in backprop-manual."""
 
 DERIVATION_HELP = f"""--derivation NAME|FILE.py: instead of the neuron on a CSV, a shipped derivation (backprop-manual
 derivations lists them) or your own file defining forward, backward and example(dtype, device), optionally
-PER_SAMPLE = True and LR (docs/your-own-derivation.md). Its example gives the parameters and the data, so --data,
---feature, --target, --index-col, --w0, --b0 and --trajectory-samples (verify), --samples and --plot (train) are
-refused with it.
+PER_SAMPLE = True and LR (docs/your-own-derivation.md). Its example gives the parameters and the data, so
+--feature, --target, --index-col, --w0, --b0 and --trajectory-samples (verify), --data, --samples and --plot (train)
+are refused with it. verify --data CSV reads its tensor inputs from a CSV instead, one row per sample: each from the
+column of its own name, or from those --columns INPUT=COLS names (several gathered into [N, k]); the parameters stay
+example()'s (docs/cli.md).
 Training: --epochs (default 20) epochs of SGD, a full-batch step each (one per sample with PER_SAMPLE), at --lr,
 else the module's LR, else {DEFAULT_LR:g}."""
 
@@ -158,7 +160,13 @@ def settle(args: argparse.Namespace) -> None:
     """The neuron's defaults where it is the neuron; with --derivation, a UsageError for any of its options given.
     Then the numbers that must fit the dtypes asked for."""
     derivation = getattr(args, "derivation", None)
-    given = [f"--{k.replace('_', '-')}" for k in NEURON_ONLY if getattr(args, k, NOT_GIVEN) is not NOT_GIVEN]
+    # --data with --derivation: its inputs read from a CSV (verify only; cli/columns.py)
+    refused = [k for k in NEURON_ONLY if not (k == "data" and args.command == "verify")]
+    given = [f"--{k.replace('_', '-')}" for k in refused if getattr(args, k, NOT_GIVEN) is not NOT_GIVEN]
+    if getattr(args, "columns", None) and (derivation is None or getattr(args, "data", NOT_GIVEN) is NOT_GIVEN):
+        raise UsageError(
+            "--columns names the CSV's columns for a derivation's inputs: give it with --derivation and --data"
+        )
     if derivation is not None and given:
         raise UsageError(
             f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} to the lesson's neuron on a CSV, not to "
@@ -216,6 +224,13 @@ def parser() -> argparse.ArgumentParser:
         help="with --derivation: a gradient right in float64 but less accurate than autograd in its dtype fails",
     )
     v.add_argument("--json", metavar="PATH", help="write the verdict there, as JSON, for CI (its folder must exist)")
+    v.add_argument(
+        "--columns",
+        action="append",
+        metavar="INPUT=COLS",
+        help="with --derivation and --data: the CSV column(s) an input is read from, when not its own name: "
+        "x=mean_area, X=col1,col2,... or X=first:last (a range of the file's columns); repeat for each input",
+    )
     v.add_argument(
         "--trajectory-samples",
         type=count_or_all,

@@ -247,12 +247,12 @@ def test_cuda_asked_for_without_a_gpu_is_exit_2(tmp_path, capsys):
 @pytest.mark.parametrize(
     "command, option",
     [
-        pytest.param("verify", ["--data", "x.csv"], id="verify-data"),
         pytest.param("verify", ["--feature", "f"], id="verify-feature"),
         pytest.param("verify", ["--target", "t"], id="verify-target"),
         pytest.param("verify", ["--w0", "1"], id="verify-w0"),
         pytest.param("verify", ["--b0", "0"], id="verify-b0"),
         pytest.param("verify", ["--trajectory-samples", "all"], id="verify-trajectory-samples"),
+        pytest.param("train", ["--data", "x.csv"], id="train-data"),  # verify --data reads a derivation's inputs
         pytest.param("train", ["--samples", "10"], id="train-samples"),
         pytest.param("train", ["--plot", "out.png"], id="train-plot"),
     ],
@@ -483,3 +483,118 @@ def test_the_console_script_lists_the_derivations():
     run = subprocess.run([str(script), "derivations"], capture_output=True, text=True, timeout=120)
     assert (run.returncode, run.stderr) == (0, ""), run.stderr
     assert [line.split()[0] for line in run.stdout.splitlines()] == [*SHIPPED, *DISTRIBUTED]
+
+
+# --derivation with --data: the derivation's tensor inputs read from a CSV (cli/columns.py), its parameters example()'s
+REPO = Path(__file__).resolve().parents[2]
+CELL = str(REPO / "data" / "cell_data.csv")
+WDBC = str(REPO / "data" / "wdbc_30.csv")
+IRIS = str(REPO / "data" / "iris.csv")
+
+
+def tables(out: str) -> str:
+    """The output from the first table on: what verify_chain and the training said, without the header lines."""
+    return out[out.index("\ncpu ") :]
+
+
+@pytest.mark.parametrize(
+    "name, data, columns",
+    [
+        pytest.param("neuron", CELL, ["x=mean_area", "y=is_cancerous"], id="neuron-cell-data"),
+        pytest.param("matrix", WDBC, ["X=mean_radius:worst_fractal_dimension", "y=is_cancerous"], id="matrix-30-range"),
+        pytest.param(
+            "softmax", IRIS, ["X=sepal_length,sepal_width,petal_length,petal_width", "y=species"], id="softmax"
+        ),
+    ],
+)
+def test_a_derivation_reads_its_inputs_from_the_columns_of_a_csv(capsys, tmp_path, name, data, columns):
+    """The shipped examples read these very files: the CSV's rows give the same tables, gradient for gradient, as
+    example()'s inputs; the header says what came from where, and the JSON verdict too."""
+    args = ["verify", "--derivation", name, "--device", "cpu", "--epochs", "1"]
+    assert main(args) == 0
+    from_example = capsys.readouterr().out
+    verdict = tmp_path / "verdict.json"
+    flags = [x for c in columns for x in ("--columns", c)]
+    assert main([*args, "--data", data, *flags, "--json", str(verdict)]) == 0
+    out = capsys.readouterr().out
+    assert tables(out) == tables(from_example)
+    got = json.loads(verdict.read_text())["data"]
+    assert (got["path"], got["rows"]) == (data, 569 if name != "softmax" else 150)
+    assert f"data: {data}, {got['rows']} rows (" in out
+    if name == "matrix":
+        assert len(got["columns"]["X"]) == 30 and got["columns"]["X"][0] == "mean_radius"
+        assert "X <- mean_radius ... worst_fractal_dimension (30)" in out
+
+
+def test_an_input_is_read_from_the_column_of_its_own_name(capsys, tmp_path):
+    path = tmp_path / "mine.csv"
+    path.write_text("x,y,note\n" + "".join(f"{50 + 10 * i},{i % 2},{'row'}\n" for i in range(40)))
+    assert main(["verify", "--derivation", "neuron", "--data", str(path), "--device", "cpu", "--epochs", "2"]) == 0
+    out = capsys.readouterr().out
+    assert f"data: {path}, 40 rows (x <- x; y <- y)" in out and "cpu float32: all 4 gradients agree" in out
+    assert "training, 80 steps in lockstep" in out
+
+
+def test_the_json_verdict_says_data_null_without_a_csv(tmp_path):
+    verdict = tmp_path / "verdict.json"
+    assert main(["verify", "--derivation", "neuron", "--device", "cpu", "--epochs", "0", "--json", str(verdict)]) == 0
+    assert json.loads(verdict.read_text())["data"] is None
+
+
+@pytest.mark.parametrize(
+    "csv, extra, message",
+    [
+        pytest.param("x,z\n1,0\n", [], "neuron's input 'y': {path} has no column 'y'; its columns: x, z; name its "
+                     "column(s) with --columns y=COLUMN", id="an-input-without-a-column"),
+        pytest.param("a,b\n1,0\nn/a,1\n", ["--columns", "x=a", "--columns", "y=b"],
+                     "{path}: line 3, column 'a' (input 'x'): 'n/a' is not a finite number", id="not-a-number"),
+        pytest.param("a,b\n1,0\ninf,1\n", ["--columns", "x=a", "--columns", "y=b"],
+                     "{path}: line 3, column 'a' (input 'x'): 'inf' is not a finite number", id="infinite"),
+        pytest.param("a,b\n1,0\n", ["--columns", "x=a,b", "--columns", "y=b"],
+                     "input 'x' is [N] in the example; 2 column(s) (a, b) make [N, 2]", id="too-many-columns"),
+        pytest.param("a,b\n1,0\n", ["--columns", "x=a", "--columns", "y=c"],
+                     "--columns y=c: {path} has no column 'c'; its columns: a, b", id="no-such-column"),
+        pytest.param("a,b\n1,0\n", ["--columns", "x=b:a", "--columns", "y=b"],
+                     "--columns x=b:a: 'a' comes before 'b' in {path}", id="a-range-backwards"),
+        pytest.param("a,b\n1,0\n", ["--columns", "w=a"], "--columns w=...: neuron has no input 'w'; its inputs: x, y",
+                     id="a-parameter-is-not-an-input"),
+        pytest.param("a,b\n1,0\n", ["--columns", "x"], "--columns 'x': give INPUT=COLUMN", id="no-equals"),
+        pytest.param("x,y\n", [], "--data {path}: no rows under the header", id="no-rows"),
+    ],
+)  # fmt: skip
+def test_a_csv_that_cannot_give_the_inputs_is_exit_2_in_one_line(capsys, tmp_path, csv, extra, message):
+    path = tmp_path / "bad.csv"
+    path.write_text(csv)
+    argv = ["verify", "--derivation", "neuron", "--data", str(path), *extra, "--device", "cpu", "--epochs", "1"]
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.strip().splitlines() == [f"backprop-manual verify: error: {message.format(path=path)}"] or (
+        message.format(path=path) in captured.err and len(captured.err.strip().splitlines()) == 1
+    ), captured.err
+
+
+def test_class_indices_must_be_whole_numbers(capsys, tmp_path):
+    path = tmp_path / "iris.csv"
+    path.write_text("a,b,c,d,species\n0.1,0.2,0.3,0.4,1.5\n0.1,0.2,0.3,0.4,0\n")
+    argv = ["verify", "--derivation", "softmax", "--data", str(path), "--columns", "X=a:d", "--columns", "y=species"]
+    assert main(argv) == 2
+    assert "input 'y' is int64 in the example: its column(s) must hold whole numbers" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["verify", "--derivation", "neuron", "--columns", "x=a"], "--columns names the CSV's columns for a "
+         "derivation's inputs: give it with --derivation and --data"),
+        (["verify", "--columns", "x=a"], "give it with --derivation and --data"),
+        (["verify", "--derivation", "tp-mlp", "--data", CELL], "--data applies to a derivation whose inputs are "
+         "per-sample columns, not to tp-mlp"),
+        (["train", "--derivation", "neuron", "--data", CELL], "--data applies to the lesson's neuron on a CSV, not to "
+         "--derivation neuron"),
+    ],
+    ids=["columns-without-data", "columns-without-derivation", "distributed", "train"],
+)  # fmt: skip
+def test_data_and_columns_where_they_do_not_apply_are_exit_2(capsys, argv, message):
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
