@@ -1,13 +1,15 @@
 """A CSV as a derivation's inputs: `backprop-manual verify --derivation NAME|FILE.py --data CSV [--columns ...]`.
 
-Every tensor input of the derivation's example(dtype, device) is read from the CSV instead, one row per sample: the
-column of the input's own name, or the columns that --columns names for it, in the order given:
+A tensor input of the derivation's example(dtype, device) is read from the CSV instead, one row per sample, from the
+column of the input's own name or from the columns that --columns names for it, in the order given:
     --columns x=mean_area                              one column: an input of shape [N] (or [N, 1] as the example's)
     --columns X=mean_radius,mean_texture               several, gathered: [N, 2]
     --columns X=mean_radius:worst_fractal_dimension    a range of the file's columns, both ends included: [N, 30]
 The input keeps the example's dtype (a floating-point input the run's dtype; an integer one, such as class indices,
 its integer dtype, from whole numbers only) and its shape past the first dimension. Every value must be a finite
-number. Inputs that are not tensors, and the parameters, are the example's. The file is read whole (pandas), so its
+number. An input with no column stays the example's when it is not per-sample data (a 0-d constant, a [T, T] mask:
+its first dimension is not the example's number of samples); one that is, is a usage error naming it. Inputs that
+are not tensors, and the parameters, are the example's. The file is read whole (pandas), so its
 rows must fit in memory; the neuron's own CSV path (`verify --data` without --derivation) streams in chunks.
 """
 
@@ -100,22 +102,26 @@ def inputs(table: Table, example: Mapping, derivation: str) -> dict:
         raise UsageError(
             f"--columns {unknown[0]}=...: {derivation} has no input {unknown[0]!r}; its inputs: {', '.join(example)}"
         )
-    out, missing = {}, []
-    for name, value in example.items():
-        if not isinstance(value, torch.Tensor):
-            out[name] = value
-            continue
-        cols = table.mapping.get(name) or ([name] if name in table.frame.columns else None)
-        if cols is None:
-            missing.append(name)
-            continue
-        out[name] = _tensor(table, name, cols, value)
-        table.used[name] = cols
+    tensors = {k: v for k, v in example.items() if isinstance(v, torch.Tensor)}
+    read = {k: table.mapping.get(k) or [k] for k in tensors if k in table.mapping or k in table.frame.columns}
+    if not read:
+        raise UsageError(
+            f"none of {derivation}'s inputs ({', '.join(tensors) or 'none'}) has a column in {table.path}: "
+            f"name them with --columns INPUT=COLUMN"
+        )
+    # the example's other inputs with as many rows as those read are per-sample data too, and must be read; the
+    # rest (a 0-d constant, a [T, T] mask) stay the example's
+    samples = {int(tensors[k].shape[0]) for k in read if tensors[k].ndim}
+    missing = [k for k, v in tensors.items() if k not in read and v.ndim and int(v.shape[0]) in samples]
     if missing:
         raise UsageError(
             _no_column(table.path, list(table.frame.columns), missing[0], f"{derivation}'s input {missing[0]!r}")
             + f"; name its column(s) with --columns {missing[0]}=COLUMN (or COL1,COL2,... or FIRST:LAST)"
         )
+    out = dict(example)
+    for name, cols in read.items():
+        out[name] = _tensor(table, name, cols, tensors[name])
+        table.used[name] = cols
     return out
 
 

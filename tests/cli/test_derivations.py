@@ -535,6 +535,50 @@ def test_an_input_is_read_from_the_column_of_its_own_name(capsys, tmp_path):
     assert "training, 80 steps in lockstep" in out
 
 
+CONSTANT = '''"""z = c (X w) + b, c a constant the CSV does not give;  J = mean (sigmoid(z) - y)^2"""
+import torch
+
+
+def forward(w, b, X, y, c):
+    z = c * (X @ w) + b
+    sigma = torch.sigmoid(z)
+    return {"z": z, "sigma": sigma, "loss": ((sigma - y) ** 2).mean()}
+
+
+def backward(fwd, w, b, X, y, c):
+    d_sigma = 2 * (fwd["sigma"] - y) / X.shape[0]
+    d_z = fwd["sigma"] * (1 - fwd["sigma"]) * d_sigma
+    return {"sigma": d_sigma, "z": d_z, "w": c * (X.T @ d_z), "b": d_z.sum()}
+
+
+def example(dtype, device):
+    X = torch.linspace(-1, 1, 12, dtype=dtype, device=device).reshape(6, 2)
+    y = torch.tensor([0, 1, 1, 0, 1, 0], dtype=dtype, device=device)
+    w = torch.tensor([0.5, -0.25], dtype=dtype, device=device)
+    c = torch.tensor(3.0, dtype=dtype, device=device)
+    return {"w": w, "b": torch.zeros((), dtype=dtype, device=device)}, {"X": X, "y": y, "c": c}
+'''
+
+
+def test_an_input_that_is_not_per_sample_data_stays_the_examples(capsys, tmp_path):
+    mine = tmp_path / "constant.py"
+    mine.write_text(CONSTANT)
+    path = tmp_path / "rows.csv"
+    path.write_text("f,g,label\n" + "".join(f"{i / 10},{1 - i / 7},{i % 2}\n" for i in range(9)))
+    argv = ["verify", "--derivation", str(mine), "--data", str(path), "--columns", "X=f:g", "--columns", "y=label"]
+    assert main([*argv, "--device", "cpu", "--epochs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert f"data: {path}, 9 rows (X <- f, g; y <- label)" in out, out
+    assert "all 4 gradients agree" in out
+
+
+def test_a_csv_with_no_column_for_any_input_is_exit_2(capsys, tmp_path):
+    path = tmp_path / "other.csv"
+    path.write_text("a,b\n1,0\n")
+    assert main(["verify", "--derivation", "neuron", "--data", str(path), "--device", "cpu"]) == 2
+    assert f"none of neuron's inputs (x, y) has a column in {path}: name them with --columns" in capsys.readouterr().err
+
+
 def test_the_json_verdict_says_data_null_without_a_csv(tmp_path):
     verdict = tmp_path / "verdict.json"
     assert main(["verify", "--derivation", "neuron", "--device", "cpu", "--epochs", "0", "--json", str(verdict)]) == 0
