@@ -202,6 +202,9 @@ def compare_tensor(
         status, problem = "device", f"manual is on {m.device}, autograd on {a.device}"
     if not m.is_floating_point():
         return _unavailable(name, "dtype", f"manual is {dtype_name(m.dtype)}: a gradient is floating point", a.numel())
+    if not a.numel():  # an empty gradient (a parameter of no elements): nothing to compare, nothing wrong in it
+        return Row(name, label(name), symbol(name), status, problem, 0, [], 0.0, 0.0, 0.0, 0.0, 0.0, 0, 0, True,
+                   0.0, "rounding", math.inf, ())  # fmt: skip
     m64 = m.to(device=a.device, dtype=torch.float64).reshape(-1)
     a64 = a.to(torch.float64).reshape(-1)
     u = rounding_bound(a).reshape(-1)

@@ -334,3 +334,21 @@ def test_help_documents_every_argument(fn):
         if not any(line.startswith((f"{name}:", f"{name}(")) for line in lines)
     ]
     assert not undocumented, f"help({fn.__name__}) does not document {', '.join(undocumented)}"
+
+
+def test_an_empty_parameter_is_a_row_of_no_elements_not_a_crash():
+    """A parameter with no elements (a bias of width 0) has nothing to compare: ok, 0 / 0, beside the other rows."""
+
+    def forward(w, e, x):
+        z = x * w + e.sum()
+        return {"z": z, "loss": (z * z).sum()}
+
+    def backward(fwd, w, e, x):
+        return {"z": 2 * fwd["z"], "w": (2 * fwd["z"] * x).sum(), "e": torch.zeros(0)}
+
+    x = torch.linspace(-1, 1, 4)
+    report = verify_chain(forward, backward, {"w": torch.tensor(0.5), "e": torch.zeros(0)}, {"x": x})
+    report.assert_ok()
+    e = report.row("e")
+    assert (e.status, e.numel, e.mismatched, e.index) == ("ok", 0, 0, [])
+    assert "0/0" in report.table()
