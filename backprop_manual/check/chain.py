@@ -124,8 +124,9 @@ class ChainReport:
         return f"{head}, {self.where()}\n  witness: {describe(self.witness())}\n{notes}{self.table()}"
 
     def table(self) -> str:
-        """One row per gradient, in chain order: the largest |diff|, and at `at` the allowance, autograd's
-        uncertainty u (allowed = MULTIPLIER · u) and what u is; ratio = max |diff| / allowed over the elements."""
+        """One row per gradient, in chain order, every number at one element, `at` (the first out of its allowance,
+        else the nearest to it): |diff|, the allowance, autograd's uncertainty u (allowed = MULTIPLIER · u), what u
+        is, and ratio = |diff| / allowed there (an agreeing row's largest over its elements)."""
         shapes = [f"[{', '.join(map(str, self.autograd[r.name].shape))}]" for r in self.rows]
         counts = [f"{r.mismatched}/{r.numel}" for r in self.rows]
         # every column as wide as its longest entry needs (a long name, a [64, 1024, 768], 786432/786432)
@@ -135,15 +136,15 @@ class ChainReport:
         mis = max([12, *(len(x) + 2 for x in counts)])
         at = max([12, *(len(r.where) + 2 for r in self.rows)])
         lines = [
-            f"  {'gradient':<{width}}{'':{sym}}{'shape':<{wide}}{'max |diff|':>11}{'allowed':>11}{'u':>11}{'ratio':>9}"
+            f"  {'gradient':<{width}}{'':{sym}}{'shape':<{wide}}{'|diff|':>11}{'allowed':>11}{'u':>11}{'ratio':>9}"
             f"  {'rule':<9}{'mismatched':>{mis}}  {'at':<{at}}status"
         ]
         first = self.first_divergence
         for r, shape, count in zip(self.rows, shapes, counts, strict=True):
             status = r.status + ("  <- first" if r is first else "")
             lines.append(
-                f"  {r.label:<{width}}{r.symbol:<{sym}}{shape:<{wide}}{r.abs_diff:>11.3e}{r.allowance:>11.3e}"
-                f"{r.uncertainty:>11.3e}{r.ratio:>9.3g}  {r.rule:<9}{count:>{mis}}  {r.where:<{at}}{status}"
+                f"  {r.label:<{width}}{r.symbol:<{sym}}{shape:<{wide}}{r.diff:>11.3e}{r.allowance:>11.3e}"
+                f"{r.uncertainty:>11.3e}{r.ratio_at:>9.3g}  {r.rule:<9}{count:>{mis}}  {r.where:<{at}}{status}"
             )
         return "\n".join(lines)
 

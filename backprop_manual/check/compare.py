@@ -77,7 +77,7 @@ class Row:
     status: str  # "ok", "MISMATCH", "missing", "not a tensor", "shape", "dtype", "device", "not finite"
     # ("not a tensor" only from compare_tensor called alone: verify_chain refuses it, tensor_or_usage_error)
     problem: str  # why it is not ok, in words; "" when ok
-    at: int  # flat position shown: the first out of tolerance, else the first over budget, else least headroom
+    at: int  # flat position shown: the first out of its allowance, else the nearest to it (least headroom)
     index: list[int]  # `at` in autograd's shape, e.g. [3, 17]
     manual: float  # values at `at`
     autograd: float
@@ -103,6 +103,26 @@ class Row:
     def ratio(self) -> float:
         """max over elements of |diff| / allowed: 1 / headroom (0 where manual equals autograd)."""
         return 0.0 if self.headroom == math.inf else 1 / self.headroom if self.headroom > 0 else math.inf
+
+    @property
+    def diff(self) -> float:
+        """|manual - autograd| at `at` (NaN where nothing was compared)."""
+        return abs(self.manual - self.autograd)
+
+    @property
+    def rel(self) -> float:
+        """|diff| / |autograd| at `at` (0 where they agree exactly)."""
+        if self.diff == 0:
+            return 0.0
+        return self.diff / abs(self.autograd) if self.autograd != 0 else math.inf
+
+    @property
+    def ratio_at(self) -> float:
+        """|diff| / allowed at `at`: the row's own numbers, the ratio of an agreeing row (its largest), over 1 at a
+        mismatch's first element."""
+        if self.diff == 0:
+            return 0.0
+        return self.diff / self.allowance if self.allowance > 0 else math.inf
 
     @property
     def where(self) -> str:
@@ -228,8 +248,18 @@ def compare_tensor(
     rtol, atol = tolerances(a.dtype)
     close_ok = bool((diff <= atol + rtol * a64.abs()).all())
     mismatched = int(bad.sum())
-    # `at`: the first element out of the allowance, else the least headroom
-    at = int(bad.nonzero()[0]) if mismatched else int(torch.argmax(diff - allowed)) if diff.numel() else 0
+    rel = torch.where(diff == 0, 0.0, diff / a64.abs())  # 0/0 is agreement; x/0 an infinite relative error
+    headroom = torch.where(diff == 0, math.inf, allowed / diff)
+    # `at`: the first element out of the allowance; else the one nearest to it (the largest |diff| / allowed), so
+    # that the row's |diff|, allowed, u, rule and ratio are one element's; where every difference is 0, the least
+    # allowance
+    least = int(torch.argmin(headroom)) if diff.numel() else 0
+    if mismatched:
+        at = int(bad.nonzero()[0])
+    elif diff.numel() and float(headroom[least]) < math.inf:
+        at = least
+    else:
+        at = int(torch.argmax(diff - allowed)) if diff.numel() else 0
     finite = torch.isfinite(diff)  # NaN or inf on either side makes the difference NaN or inf
     rule = "measured" if diff.numel() and bool(measured[at]) else "rounding"
     if status == "ok" and not bool(finite.all()):
@@ -243,11 +273,9 @@ def compare_tensor(
             f"|manual - autograd| {float(diff[at]):.3g} > allowed {float(allowed[at]):.3g} = {MULTIPLIER:g} u, "
             f"u = {float(u[at]):.3g}: {describe_rule(rule)}"
         )
-    rel = torch.where(diff == 0, 0.0, diff / a64.abs())  # 0/0 is agreement; x/0 an infinite relative error
-    headroom = torch.where(diff == 0, math.inf, allowed / diff)
     # `at` (the first failing, else the least headroom, chunk by chunk the same rule), and each extreme below:
     # argmax and argmin return the first extreme, as max and min do, and a NaN where there is one
-    extremes = [int(torch.argmax(diff)), int(torch.argmax(rel)), int(torch.argmin(headroom))] if diff.numel() else []
+    extremes = [int(torch.argmax(diff)), int(torch.argmax(rel)), least] if diff.numel() else []
     deciding = tuple(sorted({at, *extremes})) if diff.numel() else ()
     return Row(
         name=name,

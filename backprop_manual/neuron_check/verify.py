@@ -174,17 +174,18 @@ class Verification:
         )
 
     def table(self) -> str:
-        """One row per intermediate: the largest |diff|, and at the sample shown the allowance and autograd's
-        uncertainty u (allowed = 8 u: check/model.py), the ratio max |diff| / allowed, the sample, the verdict."""
+        """One row per intermediate, every number at the sample shown (the first out of its allowance, else the
+        nearest to it): |diff|, |diff| / |autograd|, the allowance and autograd's uncertainty u (allowed = 8 u:
+        check/model.py), the ratio |diff| / allowed, the sample, the verdict."""
         rows = [
-            f"  {'intermediate':<21}{'':7}{'max |diff|':>11}{'max rel':>11}{'allowed':>11}{'u':>11}{'ratio':>9}"
+            f"  {'intermediate':<21}{'':7}{'|diff|':>11}{'rel':>11}{'allowed':>11}{'u':>11}{'ratio':>9}"
             f"  {'at':<12}status"
         ]
         for r in self.report.rows:
             status = "ok" if r.ok else "MISMATCH" + ("  <- first" if r is self.report.first_divergence else "")
             rows.append(
-                f"  {r.label:<21}{r.symbol:<7}{r.abs_diff:>11.3e}{r.rel_diff:>11.3e}{r.allowance:>11.3e}"
-                f"{r.uncertainty:>11.3e}{r.ratio:>9.3g}  {'sample ' + str(self.ids[r.at]):<12}{status}"
+                f"  {r.label:<21}{r.symbol:<7}{r.diff:>11.3e}{r.rel:>11.3e}{r.allowance:>11.3e}"
+                f"{r.uncertainty:>11.3e}{r.ratio_at:>9.3g}  {'sample ' + str(self.ids[r.at]):<12}{status}"
             )
         return "\n".join(rows)
 

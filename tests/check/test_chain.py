@@ -293,7 +293,7 @@ def test_the_tables_columns_stay_aligned_with_long_names_shapes_and_counts():
     assert not report.ok
     header, *rows = report.table().splitlines()
     assert len(rows) == 2 and "[2, 3, 4, 5, 6, 7]" in rows[0] and "2520/2520" in rows[1], rows
-    for column in ("shape", "max |diff|", "allowed", "u", "ratio", "rule", "mismatched", "at", "status"):
+    for column in ("shape", "|diff|", "allowed", "u", "ratio", "rule", "mismatched", "at", "status"):
         start = header.index(f" {column}") + 1  # the header's own columns: left-aligned start where they start,
         end = start + len(column)  # right-aligned end where they end
         left = column in ("shape", "rule", "at", "status")
@@ -352,3 +352,31 @@ def test_an_empty_parameter_is_a_row_of_no_elements_not_a_crash():
     e = report.row("e")
     assert (e.status, e.numel, e.mismatched, e.index) == ("ok", 0, 0, [])
     assert "0/0" in report.table()
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])
+def test_every_number_of_a_row_is_one_elements_and_they_agree_with_its_status(dtype):
+    """|diff|, allowed, u and ratio are read at one element, `at`: an agreeing row shows its largest |diff| / allowed
+    there (never a |diff| from elsewhere beside an allowance that it exceeds, with "ok"), a failing row its first
+    element past the allowance."""
+    from backprop_manual.derivations import attention
+
+    params, inputs = attention.example(dtype, "cpu")
+    checked = getattr(attention, "CHECK_INPUTS", ())
+
+    def wrong(fwd, **a):  # dJ/dv off by one everywhere: a failing row, its first element past the allowance
+        return {**attention.backward(fwd, **a), "v": attention.backward(fwd, **a)["v"] + 1}
+
+    for backward, ok in ((attention.backward, True), (wrong, False)):
+        report = verify_chain(attention.forward, backward, params, inputs, check_inputs=checked)
+        assert report.ok is ok
+        measured = [r for r in report.rows if r.diff > 0]
+        assert measured, "the case must have rows that differ, else it proves nothing"
+        for r in report.rows:
+            assert r.diff == pytest.approx(abs(r.manual - r.autograd)) and r.allowance == MULTIPLIER * r.uncertainty
+            if r.status == "ok":
+                assert r.ratio_at == pytest.approx(r.ratio, rel=1e-12) and r.diff <= r.allowance, r
+            else:
+                assert r.ratio_at > 1, r
+        for line, r in zip(report.table().splitlines()[1:], report.rows, strict=True):
+            assert f"{r.diff:.3e}" in line and f"{r.allowance:.3e}" in line and f"{r.ratio_at:.3g}" in line, line
