@@ -1,16 +1,18 @@
 """The stress battery (issue 16, "Proof, in the tests"): `pytest -m stress`, deselected by default.
 
-(i)   every correct derivation of cases.py, in every dtype and seed, verifies ok (1,044 verifications);
+(i)   every correct derivation of cases.py, in every dtype and seed, verifies ok (1,044 verifications), J finite,
+      elements compared, every row's |diff| / allowance (1 / headroom) at most 0.25 (held at RATIO_MEASURED);
 (ii)  every planted error (battery.py: 16 times autograd's own measured error, at one element or one row of a
       [B, T, T] gradient) is a MISMATCH first at the name where it was planted;
-(iii) over the whole battery: no false alarm, J finite and elements compared everywhere, and the largest
-      |diff| / allowance (1 / headroom, over every row) at most 0.25;
+(iii) the battery's summary (conftest.py, printed at the end of the run): verifications, elements, false alarms per
+      category and dtype, and the largest |diff| / allowance over the whole battery, from (i)'s own results;
 (iv)  the float32 verdicts are the same under every ATEN_CPU_CAPABILITY and MKL_CBWR setting, each in a subprocess
       (a capability this CPU lacks is a visible skip);
 and issue 16's own example, attention x4 with 1/sqrt(d) forgotten, blamed on qk in every dtype; and a self-check of
 the battery, independent of the verifier: every plant leaves room for a model between the correct derivation's
 differences and the plant (battery.room).
-Each verification runs once per process (battery.verified is cached): the summary reuses the per-case tests' work.
+Each verification runs once per process (battery.verified is cached), and is judged where it runs, so that the battery
+splits over workers (pytest -m stress -n auto) with nothing computed twice.
 """
 
 import json
@@ -37,11 +39,28 @@ MIN_VERIFICATIONS = 1000
 @pytest.mark.parametrize(
     "case,dtype_name,seed", [pytest.param(*v, id=f"{v[0]}-{v[1]}-seed{v[2]}") for v in battery.verification_ids()]
 )
-def test_correct_derivation_verifies(case, dtype_name, seed):
+def test_correct_derivation_verifies(case, dtype_name, seed, record_property):
+    """No false alarm, J finite and elements compared, and nothing passing by a hair: every row's largest |diff| /
+    allowance (1 / headroom) at most 0.25, an allowance four times what a correct derivation needs at least (held at
+    battery.RATIO_MEASURED, a known gap). Judged here, verification by verification, so that the battery's summary
+    (tests/stress/conftest.py: the counts, the false alarms, the largest ratio over the whole battery) costs nothing
+    more and runs on every core (pytest -n auto)."""
     v = battery.verified(case, dtype_name, seed)
+    ratio, name = v.ratio
+    compared = sum(r.numel for r in v.report.rows) if v.report is not None else 0
+    record_property(
+        "battery",
+        [v.id, CASES[case].category, dtype_name, v.ok, ratio, name, v.elements, compared, v.seconds],
+    )
     assert math.isfinite(v.loss), f"{v.id}: J = {v.loss} is not finite: the case itself is broken"
     assert v.report is not None, f"{v.id}: verify_chain raised {v.error}\n{v.trace}"
+    assert v.elements > 0 and compared > 0, f"{v.id}: a case with nothing to compare"
     v.report.assert_ok()
+    # the aim is RATIO_BOUND (0.25); the model measured RATIO_MEASURED (0.408), a known gap (issue 16's note): the
+    # line is held there, and a model that closes the gap is told so by the summary
+    assert ratio <= max(battery.RATIO_BOUND, battery.RATIO_MEASURED), (
+        f"{v.id}: |diff| / allowance {ratio:.3g} at dJ/d{name}\n{v.report.table()}"
+    )
 
 
 @pytest.mark.parametrize(
@@ -93,45 +112,14 @@ def test_attention_with_the_scale_forgotten_is_blamed_on_qk(dtype_name, seed):
     assert first is not None and (first.name, first.status) == ("qk", "MISMATCH"), v.report.message()
 
 
-def test_no_false_alarm_over_the_battery():
-    """Over every verification of a correct derivation: at least 1,000 of them, J finite and elements compared in
-    each, and not one that fails. Prints the counts and the false alarms per category and dtype."""
-    results = [battery.verified(*v) for v in battery.verification_ids()]
-    elements = sum(v.elements for v in results)
-    compared = sum(r.numel for v in results if v.report is not None for r in v.report.rows)
-    failing = [v for v in results if not v.ok]
-    per = Counter((CASES[v.case].category, v.dtype) for v in failing)
-    print(
-        f"\n{len(results)} verifications, {elements} elements ({compared} compared in rows), "
-        f"{sum(v.seconds for v in results):.1f} s in verify_chain; {len(failing)} false alarms"
-        + "".join(f"\n  {cat} {dt}: {n}" for (cat, dt), n in sorted(per.items()))
-    )
-    assert len(results) >= MIN_VERIFICATIONS, f"only {len(results)} verifications"
-    assert all(math.isfinite(v.loss) for v in results), [v.id for v in results if not math.isfinite(v.loss)]
-    assert all(v.elements > 0 for v in results), "a case with nothing to compare"
-    first = next((v for v in failing), None)
-    assert len(failing) == 0, (
-        f"{len(failing)} false alarms out of {len(results)} ({dict(per)}), the first {first.id}: "
-        + (first.error or first.report.message())
-    )
-
-
-def test_nothing_passes_by_a_hair():
-    """The largest |diff| / allowance (1 / headroom) over every row of every verification of a correct derivation is
-    at most 0.25: an allowance four times what the battery's correct derivations need, at least."""
-    results = [battery.verified(*v) for v in battery.verification_ids()]
-    refused = [v for v in results if v.report is None]
-    assert not refused, f"{len(refused)} verifications refused, the first {refused[0].id}: {refused[0].error}"
-    worst = max(results, key=lambda v: v.ratio[0])
-    ratio, name = worst.ratio
-    print(f"\nlargest |diff| / allowance: {ratio:.3g} at {worst.id}, dJ/d{name}")
-    # the aim is RATIO_BOUND (0.25); the error model's first version measured RATIO_MEASURED (0.358), a known gap
-    # (issue 16's note): the line is held there, and a model that closes the gap is told so
-    if ratio > battery.RATIO_BOUND:
-        print(f"over the {battery.RATIO_BOUND} aimed at: a known gap, held at {battery.RATIO_MEASURED}")
-    assert ratio <= max(battery.RATIO_BOUND, battery.RATIO_MEASURED), (
-        f"{worst.id}: |diff| / allowance {ratio:.3g} at dJ/d{name}\n{worst.report.table()}"
-    )
+def test_the_battery_holds_at_least_1000_verifications_in_every_dtype():
+    """Issue 16: at least 1,000 verifications of correct derivations, each judged by test_correct_derivation_verifies;
+    every category in every dtype."""
+    ids = battery.verification_ids()
+    assert len(ids) >= MIN_VERIFICATIONS, f"only {len(ids)} verifications"
+    have = Counter((CASES[c].category, d) for c, d, _ in ids)
+    missing = [(cat, d) for cat in {c.category for c in CASES.values()} for d in DTYPES if not have[(cat, d)]]
+    assert not missing, f"categories without a verification in a dtype: {missing}"
 
 
 def cpu_flags() -> set[str]:
