@@ -21,7 +21,6 @@ from backprop_manual.check import ChainUsageError
 from backprop_manual.cli.usage import UsageError, check_output
 from backprop_manual.cli.verdict import DERIVATION_SCHEMA, write
 from backprop_manual.distributed.derivations import DISTRIBUTED
-from backprop_manual.distributed.layouts import describe
 
 DEFAULT_WORLD_SIZE = 2
 _unique = itertools.count()  # user files are imported under backprop_manual_user_distributed_<n>
@@ -90,6 +89,8 @@ def run_verify(args) -> int:
 def verdict(args, description: str, world_size: int, report) -> dict:
     """The --derivation verdict's layout (cli/derivations.py, DERIVATION_SCHEMA): one run per rank, with what the rank
     holds."""
+    from backprop_manual.distributed import layouts  # torch.distributed.tensor: 1.2 s to import, only when distributed
+
     first = report.first_divergence
     runs = []
     for rank, chain in enumerate(report.chains):
@@ -122,7 +123,7 @@ def verdict(args, description: str, world_size: int, report) -> dict:
             "distributed": True,
         },
         "world_size": world_size,
-        "layouts": {k: describe(p) for k, p in report.layouts.items()},
+        "layouts": {k: layouts.describe(p) for k, p in report.layouts.items()},
         "first_divergence": None if first is None else asdict(first),  # name, rank ("all": the ranks' sum), stage
         "training": None,
         "devices_not_available": [],
