@@ -337,8 +337,13 @@ def verify_chain(
         and (any(_lower(r.dtype) for r in ora.gradients.values()) or any(not r.ok for r in rows))
     ):
         again = dict(per_sample=per_sample, oracle=oracle, check_inputs=checked, forward_rounding=forward_rounding)
-        rows = _mathematics(rows, notes, forward, backward, params, inputs, got, ora, spread, again)
+        rows, exact = _mathematics(rows, notes, forward, backward, params, inputs, got, ora, spread, again)
+    else:
+        exact = None
     manual = {name: got.get(name) for name in order}
+    # a row wrong as mathematics only (within its dtype's rounding) is witnessed where it was seen: in float64, on
+    # the same values upcast (the run's own values cannot tell its sides apart)
+    in_float64 = {r.name for r in rows if r.problem.startswith(WRONG_AS_MATHEMATICS)} if exact is not None else set()
     report = ChainReport(
         rows,
         manual,
@@ -346,13 +351,17 @@ def verify_chain(
         dtype,
         ora.loss.device,
         notes,
-        lambda name: finite_difference_witness(  # a checked input is moved along u as a parameter is
-            oracle or forward,
-            {**detached, **{k: inputs[k] for k in checked}},
-            {k: v for k, v in inputs.items() if k not in checked},
-            name,
-            manual[name],
-            ora.gradients[name],
+        lambda name: (
+            exact.witness_fn(name)
+            if name in in_float64
+            else finite_difference_witness(  # a checked input is moved along u as a parameter is
+                oracle or forward,
+                {**detached, **{k: inputs[k] for k in checked}},
+                {k: v for k, v in inputs.items() if k not in checked},
+                name,
+                manual[name],
+                ora.gradients[name],
+            )
         ),
         (*params, *checked),
         bool(torch.isfinite(ora.loss.detach()).all()),
@@ -462,23 +471,27 @@ def _arithmetic(times: float, dtype: torch.dtype) -> bool:
     return times <= 1 / torch.finfo(dtype).eps ** 0.5
 
 
-def _mathematics(rows, notes, forward, backward, params, inputs, got, ora, spread, again: dict) -> list[Row]:
-    """The rows, each judged again as mathematics: the same forward and backward on the values upcast to float64,
-    through verify_chain with the run's own options (`again`: per_sample, oracle, check_inputs, forward_rounding)."""
+WRONG_AS_MATHEMATICS = "wrong as mathematics"
+
+
+def _mathematics(rows, notes, forward, backward, params, inputs, got, ora, spread, again: dict):
+    """(the rows, each judged again as mathematics, and the float64 run's ChainReport or None): the same forward and
+    backward on the values upcast to float64, through verify_chain with the run's own options (`again`: per_sample,
+    oracle, check_inputs, forward_rounding)."""
     device_type = ora.loss.device.type
     try:
         with torch.autocast(device_type, enabled=False):
             exact = verify_chain(forward, backward, _upcast(params), _upcast(inputs), **again)
     except Exception as e:  # a forward or backward that cannot run in float64: the rows stand as judged
         notes.append(f"the mathematics could not be checked in float64 ({type(e).__name__}: {e}): rows as judged")
-        return rows
+        return rows, None
     fixed = [x.name for x in exact.rows if x.status in ("dtype", "device", "shape", "missing", "not a tensor")]
     if fixed:  # the backward does not follow its inputs to float64 (fn's own gradients, computed once): no say
         notes.append(
             f"the mathematics could not be checked in float64: the backward's {', '.join(fixed)} did not come back "
             "as float64 tensors of autograd's shape when given float64 values; rows as judged in the run's dtype"
         )
-        return rows
+        return rows, None
     judged = []
     for r in rows:
         r64 = next((x for x in exact.rows if x.name == r.name), None)
@@ -513,7 +526,7 @@ def _mathematics(rows, notes, forward, backward, params, inputs, got, ora, sprea
                 replace(
                     r64,
                     status="MISMATCH",
-                    problem=f"wrong as mathematics: in float64 on the same values upcast, {r64.problem} "
+                    problem=f"{WRONG_AS_MATHEMATICS}: in float64 on the same values upcast, {r64.problem} "
                     f"(within {dtype_name(ora.gradients[r.name].dtype)}'s own rounding, ratio {r.ratio:.2g})",
                 )
             )
@@ -521,4 +534,4 @@ def _mathematics(rows, notes, forward, backward, params, inputs, got, ora, sprea
             judged.append(r)
     if any(_lower(a.dtype) for a in ora.gradients.values()) or judged != rows:
         notes.append("mathematics checked in float64 on the same values upcast; arithmetic judged in the run's dtypes")
-    return judged
+    return judged, exact

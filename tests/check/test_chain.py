@@ -380,3 +380,34 @@ def test_every_number_of_a_row_is_one_elements_and_they_agree_with_its_status(dt
                 assert r.ratio_at > 1, r
         for line, r in zip(report.table().splitlines()[1:], report.rows, strict=True):
             assert f"{r.diff:.3e}" in line and f"{r.allowance:.3e}" in line and f"{r.ratio_at:.3g}" in line, line
+
+
+def test_a_slip_seen_only_in_float64_is_witnessed_in_float64():
+    """A bfloat16 backward off by a relative 3e-4 (under half an ULP of bfloat16, 2e-3: mostly rounded away): wrong as
+    mathematics, and the witness, taken on the float64 values where the slip was seen, blames the manual side (on the
+    run's own bfloat16 values it could not tell the sides apart)."""
+
+    def forward(w, x):
+        z = x @ w
+        return {"z": z, "loss": (torch.tanh(z) ** 2).sum()}
+
+    def backward(fwd, w, x, slip=3e-4):
+        d_z = 2 * torch.tanh(fwd["z"]) * (1 - torch.tanh(fwd["z"]) ** 2) * (1 + slip)
+        return {"z": d_z, "w": x.T @ d_z}
+
+    g = torch.Generator().manual_seed(0)
+    w, x = torch.randn(4, 3, generator=g), torch.randn(16, 4, generator=g)
+    report = verify_chain(forward, backward, {"w": w.bfloat16()}, {"x": x.bfloat16()})
+    first = report.first_divergence
+    assert first is not None and first.name == "z" and first.problem.startswith("wrong as mathematics"), (
+        report.message()
+    )
+    assert report.row("w").problem.startswith("wrong as mathematics"), report.message()
+    witness = report.witness()
+    assert not isinstance(witness, str) and witness.wrong == "manual", report.message()
+    # float64 autograd against the float64 differences: 1e-10 apart here; bfloat16's values are ~1e-3 off them
+    assert witness.off_autograd < 1e-8 * abs(witness.finite_difference), report.message()
+    right = verify_chain(
+        forward, lambda fwd, w, x: backward(fwd, w, x, slip=0.0), {"w": w.bfloat16()}, {"x": x.bfloat16()}
+    )
+    assert right.ok, right.message()
