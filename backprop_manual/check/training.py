@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from backprop_manual.check.chain import _Spread, checked_inputs, verify_chain
+from backprop_manual.check.chain import _lower, _Spread, _upcast, checked_inputs, verify_chain
 from backprop_manual.check.compare import compare_tensor, counted, tensor_or_usage_error
 from backprop_manual.check.graph import LOSS, ChainUsageError
 from backprop_manual.check.model import MULTIPLIER, rounding_bound
@@ -180,13 +180,11 @@ def _judge(forward, backward, now, batch, per_sample, checked=()) -> "dict[str, 
         return None  # both sides not finite: a learning rate that diverges, not a mismatch
     if unusable is not None:
         return Parting(0, unusable[0], [], math.nan, math.nan, math.nan, unusable[1], role[unusable[0]])
-    # On the rounding bound alone first: measuring can only widen an allowance (u = max(bound, spread)), so a step
-    # whose every element is within it on the bound passes measured too, and only the others pay Monte Carlo
-    if all(compare_tensor(k, got[k], ora.gradients[k]).ok for k in judged):
-        return g_auto
-    spread = _Spread(ora, False, lambda f, p, i: shaped(f, **p, **i), fwd, now, batch, got)
-    rows = [compare_tensor(k, got[k], ora.gradients[k], measure=spread.measure(k, {})) for k in judged]
-    if all(r.ok for r in rows):
+    # In bfloat16 and float16 a slip inside the dtype's rounding is seen only in float64, as verify_chain sees it: the
+    # step's mathematics is judged there too, on the same values upcast, cheap first as well
+    if _agrees(ora, shaped, fwd, now, batch, got, judged) and (
+        not any(_lower(g.dtype) for g in g_auto.values()) or _agrees_in_float64(summed, shaped, now, batch, checked)
+    ):
         return g_auto
     report = verify_chain(summed, shaped, now, batch, check_inputs=checked)
     row = next((r for r in report.rows if r.name in judged and not r.ok), None)  # the training's: a parameter's
@@ -194,6 +192,29 @@ def _judge(forward, backward, now, batch, per_sample, checked=()) -> "dict[str, 
         return g_auto
     problem = f"dJ/d{row.name}: {row.problem}"
     return Parting(0, row.name, row.index, row.manual, row.autograd, row.allowance, problem, role[row.name])
+
+
+def _agrees(ora, shaped, fwd, now, batch, got, judged) -> bool:
+    """Every judged gradient within its allowance: on the rounding bound alone first (measuring can only widen an
+    allowance, u = max(bound, spread), so a step whose every element is within it on the bound passes measured too),
+    and only where that fails, with the rounding measured on this step's graph (Monte Carlo arithmetic)."""
+    if all(compare_tensor(k, got[k], ora.gradients[k]).ok for k in judged):
+        return True
+    spread = _Spread(ora, False, lambda f, p, i: shaped(f, **p, **i), fwd, now, batch, got)
+    return all(compare_tensor(k, got[k], ora.gradients[k], measure=spread.measure(k, {})).ok for k in judged)
+
+
+def _agrees_in_float64(summed, shaped, now, batch, checked) -> bool:
+    """_agrees on the step's values upcast to float64: its forward, autograd and the hand backward run there."""
+    now64, batch64 = _upcast(now), _upcast(batch)
+    ora = autograd_oracle(summed, now64, batch64, per_sample=False, samples=None, check_inputs=checked)
+    with torch.no_grad():
+        fwd = {k: t.detach() for k, t in ora.intermediates.items()} | {LOSS: ora.loss.detach()}
+        got = shaped(fwd, **now64, **batch64)
+    judged = [*now64, *checked]
+    if not isinstance(got, Mapping) or any(not isinstance(got.get(k), torch.Tensor) for k in judged):
+        return False  # verify_chain says what is wrong with it
+    return _agrees(ora, shaped, fwd, now64, batch64, got, judged)
 
 
 def _summed(forward: Callable) -> Callable:

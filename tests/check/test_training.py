@@ -97,3 +97,26 @@ def test_one_step_is_one_step():
     params, inputs = tl.example(torch.float64, "cpu", N=8)
     summary = verify_training(tl.forward, tl.backward, params, inputs, lr=0.5, epochs=1).summary()
     assert summary.startswith("training, 1 step in lockstep "), summary
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bfloat16", "float16"])
+def test_a_16_bit_slip_inside_the_dtypes_rounding_parts_the_training_at_step_0(dtype):
+    """dJ/dw off by a relative 3e-4, under half an ULP of either 16-bit dtype: every step looks right in the dtype
+    itself, and the step's mathematics, judged in float64 on the same values as verify_chain judges it, parts at
+    step 0 on w; the right backward trains in lockstep to the end."""
+
+    def forward(w, x):
+        z = x @ w
+        return {"z": z, "loss": (torch.tanh(z) ** 2).mean()}
+
+    def backward(fwd, w, x, slip=3e-4):
+        d_z = 2 * torch.tanh(fwd["z"]) * (1 - torch.tanh(fwd["z"]) ** 2) / fwd["z"].numel()
+        return {"z": d_z, "w": x.T @ d_z * (1 + slip)}
+
+    g = torch.Generator().manual_seed(0)
+    params, inputs = {"w": torch.randn(4, 3, generator=g).to(dtype)}, {"x": torch.randn(16, 4, generator=g).to(dtype)}
+    report = verify_training(forward, backward, params, inputs, lr=0.1, epochs=3)
+    assert not report.ok and (report.first.step, report.first.parameter) == (0, "w"), report.summary()
+    assert "wrong as mathematics" in report.first.problem, report.summary()
+    right = verify_training(forward, lambda fwd, w, x: backward(fwd, w, x, slip=0.0), params, inputs, lr=0.1, epochs=3)
+    assert right.ok and right.steps == 3, right.summary()

@@ -28,6 +28,21 @@ def perturbed(params: dict, seed: int | None) -> dict:
     return {k: p + (0.5 * torch.randn(p.shape, generator=g, dtype=torch.float64)).to(p) for k, p in params.items()}
 
 
+def as_mathematics(module, dtype, device="cpu"):
+    """The example's point, in bfloat16 and float16 upcast to float64: a step-by-step forward rounds every step to
+    16 bits where torch's fused op keeps float32 inside (several ULPs apart, 2e-3 in LayerNorm); that two forwards
+    compute the same function is a question of their mathematics, asked in float64 on the same values, as the
+    verifier asks it (docs/precision.md). float32 and float64 as they are."""
+    params, inputs = module.example(dtype, device)
+    if torch.finfo(dtype).bits > 16:
+        return params, inputs
+    up = {
+        k: v.to(torch.float64) if isinstance(v, torch.Tensor) and v.is_floating_point() else v
+        for k, v in inputs.items()
+    }
+    return {k: v.to(torch.float64) for k, v in params.items()}, up
+
+
 def point(module, dtype, device, seed: int | None):
     """The example's point, the parameters and the checked inputs (CHECK_INPUTS, the layer's x) moved together."""
     params, inputs = module.example(dtype, device)

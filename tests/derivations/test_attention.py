@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from backprop_manual.check import verify_chain, verify_training
 from backprop_manual.derivations import attention
-from tests.derivations.helpers import DTYPES, POINTS, assert_blamed, changed, moved, point
+from tests.derivations.helpers import DTYPES, POINTS, as_mathematics, assert_blamed, changed, moved, point
 
 right = attention.backward
 flash = attention.backward_flash
@@ -75,7 +75,7 @@ def test_the_derivation_agrees_with_autograd(device, dtype, seed, form):
 
 
 def test_the_forward_is_torch_causal_attention(dtype):
-    params, inputs = attention.example(dtype, "cpu")
+    params, inputs = as_mathematics(attention, dtype)
     f = attention.forward(**params, **inputs)
     y = F.scaled_dot_product_attention(f["q"], f["k"], f["v"], is_causal=True)
     torch.testing.assert_close(f["y"], y)

@@ -6,7 +6,17 @@ import torch.nn.functional as F
 
 from backprop_manual.check import verify_training
 from backprop_manual.derivations import attention, block, layernorm
-from tests.derivations.helpers import DTYPES, POINTS, assert_blamed, changed, exact_gelu_local, moved, point, verify
+from tests.derivations.helpers import (
+    DTYPES,
+    POINTS,
+    as_mathematics,
+    assert_blamed,
+    changed,
+    exact_gelu_local,
+    moved,
+    point,
+    verify,
+)
 
 right = block.backward
 CHAIN = [
@@ -82,7 +92,7 @@ def test_the_derivation_agrees_with_autograd(device, dtype, seed):
 
 def test_the_forward_is_torch_ops_block(dtype):
     """The same block from torch's own ops: F.layer_norm, scaled_dot_product_attention, F.gelu"""
-    p, inputs = block.example(dtype, "cpu")
+    p, inputs = as_mathematics(block, dtype)
     x = p["x"]
     C = x.shape[-1]
     ln1 = F.layer_norm(x, (C,), p["ln1_w"], p["ln1_b"], layernorm.EPS)

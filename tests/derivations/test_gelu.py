@@ -6,7 +6,16 @@ import torch.nn.functional as F
 
 from backprop_manual.check import verify_chain, verify_training
 from backprop_manual.derivations import gelu
-from tests.derivations.helpers import DTYPES, POINTS, assert_blamed, changed, exact_gelu_local, moved, point
+from tests.derivations.helpers import (
+    DTYPES,
+    POINTS,
+    as_mathematics,
+    assert_blamed,
+    changed,
+    exact_gelu_local,
+    moved,
+    point,
+)
 
 right = gelu.backward
 
@@ -48,7 +57,7 @@ def test_the_derivation_agrees_with_autograd(device, dtype, seed, form):
 
 
 def test_the_step_by_step_forward_is_torch_gelu_tanh(dtype):
-    params, inputs = gelu.example(dtype, "cpu")
+    params, inputs = as_mathematics(gelu, dtype)
     torch.testing.assert_close(gelu.forward(**params, **inputs)["out"], F.gelu(params["x"], approximate="tanh"))
 
 

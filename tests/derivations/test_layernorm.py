@@ -5,7 +5,7 @@ import torch
 
 from backprop_manual.check import verify_training
 from backprop_manual.derivations import layernorm
-from tests.derivations.helpers import DTYPES, POINTS, assert_blamed, changed, moved, point, verify
+from tests.derivations.helpers import DTYPES, POINTS, as_mathematics, assert_blamed, changed, moved, point, verify
 
 right = layernorm.backward
 
@@ -56,7 +56,7 @@ def test_the_derivation_agrees_with_autograd(device, dtype, seed):
 
 
 def test_the_forward_is_torch_layer_norm(dtype):
-    params, inputs = layernorm.example(dtype, "cpu")
+    params, inputs = as_mathematics(layernorm, dtype)
     x, w, b = inputs["x"], params["w"], params["b"]
     out = layernorm.forward(**params, **inputs)["out"]
     torch.testing.assert_close(out, torch.nn.functional.layer_norm(x, (x.shape[-1],), w, b, layernorm.EPS))
