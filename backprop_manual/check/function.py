@@ -13,7 +13,7 @@ tensor) are passed through untouched.
 """
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import torch
 
@@ -59,7 +59,9 @@ def _forward_row(name: str, got: torch.Tensor, expected: torch.Tensor, measure=N
     """fn's output against reference's, by the error model: u from reference's own rounding (RandomRounding on its
     forward, check/model.py) where the rounding bound alone is not enough."""
     row = compare_tensor(name, got, expected, measure=measure)
-    problem = row.problem.replace("manual", "fn").replace("autograd", "reference")
+    problem = (
+        row.problem.replace("manual", "fn").replace("autograd", "reference").replace("its backward", "its forward")
+    )
     return replace(row, label=f"{name} (forward)", symbol="fn(...)", problem=problem)
 
 
@@ -86,6 +88,10 @@ class FunctionReport:
     forward: list[Row]  # fn's outputs against reference's, per layout
     problems: list[Row]  # what fn's backward changed in place that it must not; a layout fn fails on
     runs: list[tuple[str, ChainReport]]  # ("contiguous, draw 0", its verify_chain report), ...
+    # bfloat16 and float16: the same checks on the inputs upcast to float64, where a slip inside 16 bits' rounding
+    # shows (fn's gradients are its own, computed once, so verify_chain cannot re-run them in float64 itself)
+    mathematics: "FunctionReport | None" = None
+    notes: list[str] = field(default_factory=list)  # what the run noticed beside the rows
 
     @property
     def rows(self) -> list[Row]:
@@ -93,12 +99,20 @@ class FunctionReport:
 
     @property
     def ok(self) -> bool:
-        return all(r.ok for r in self.forward + self.problems) and all(report.ok for _, report in self.runs)
+        own = all(r.ok for r in self.forward + self.problems) and all(report.ok for _, report in self.runs)
+        return own and (self.mathematics is None or self.mathematics.ok)
 
     @property
     def first_divergence(self) -> Row | None:
-        """A wrong forward first, then a backward that changes what it must not, then the first wrong gradient."""
-        return next((r for r in self.rows if not r.ok), None)
+        """A wrong forward first, then a backward that changes what it must not, then the first wrong gradient; in
+        16 bits, where all of them hold, the first that float64 sees on the same values ("wrong as mathematics")."""
+        own = next((r for r in self.rows if not r.ok), None)
+        if own is not None or self.mathematics is None:
+            return own
+        first = self.mathematics.first_divergence
+        if first is None:
+            return None
+        return replace(first, problem=f"wrong as mathematics: in float64 on the same values upcast, {first.problem}")
 
     def assert_ok(self) -> None:
         __tracebackhide__ = True  # pytest shows the caller's line
@@ -114,6 +128,15 @@ class FunctionReport:
         return "\n".join([*lines, f"  {what}:", report.table()])
 
     def message(self) -> str:
+        if (
+            self.mathematics is not None
+            and not self.mathematics.ok
+            and next((r for r in self.rows if not r.ok), None) is None
+        ):
+            return (
+                "fn is wrong as mathematics: within its own dtype's rounding, but in float64 on the same values "
+                f"upcast:\n{self.mathematics.message()}"
+            )
         first = self.first_divergence
         runs = "".join(
             f"  {what}: {'ok' if r.ok else r.first_divergence.name + ' diverges'}\n" for what, r in self.runs
@@ -122,7 +145,9 @@ class FunctionReport:
             f"  forward {r.name}: {r.status}{': ' + r.problem if r.problem else ''}\n" for r in self.forward
         )
         if first is None:
-            return f"fn agrees with reference: every output and every input's gradient\n{forward}{runs}"
+            checked = " (and in float64 on the same values upcast)" if self.mathematics is not None else ""
+            notes = "".join(f"  note: {n}\n" for n in self.notes)
+            return f"fn agrees with reference: every output and every input's gradient{checked}\n{forward}{runs}{notes}"
         if any(first is r for r in self.forward):
             head = f"fn's forward output {first.name} differs from reference's: {first.problem}"
             detail = (
@@ -134,7 +159,8 @@ class FunctionReport:
         else:
             what, report = next((w, r) for w, r in self.runs if not r.ok)
             head, detail = f"fn's backward is wrong ({what}): {report.message()}", ""
-        return f"{head}\n{detail}{forward}{runs}".rstrip("\n")
+        notes = "".join(f"  note: {n}\n" for n in self.notes)
+        return f"{head}\n{detail}{forward}{runs}{notes}".rstrip("\n")
 
 
 def _grads(fn: Callable, given: dict, others: dict, cotangents: dict):
@@ -269,4 +295,10 @@ def verify_function(fn: Callable, reference: Callable, *, draws: int = 3, seed: 
                 if layout == "contiguous":
                     report.problems += _in_place(expected, v, first, second, left, raised)
             report.runs.append((f"{layout}, draw {draw}", _against_reference(reference, given, others, v, first)))
+    if any(torch.finfo(t.dtype).bits <= 16 for t in params.values()):
+        upcast = {k: t.detach().to(torch.float64) for k, t in params.items()}
+        try:
+            report.mathematics = verify_function(fn, reference, draws=draws, seed=seed, **upcast, **others)
+        except (RuntimeError, TypeError) as e:  # fn or reference cannot run in float64: its rows stand as judged
+            report.notes.append(f"the mathematics could not be checked in float64 ({type(e).__name__}: {e})")
     return report

@@ -38,6 +38,24 @@ def test_each_layer_norm_mistake_is_blamed_on_its_name(dtype, mistake):
         report.assert_ok()
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bfloat16", "float16"])
+def test_in_16_bits_each_layer_norm_mistake_is_blamed_on_its_name_seen_in_float64_where_it_must_be(dtype):
+    """In bfloat16 and float16 the same checks run again on the inputs upcast to float64: eps outside the sqrt
+    (inside 16 bits' rounding: |diff| 2e-5 against values ~4) is blamed on the forward there, "wrong as mathematics";
+    the right Function passes both ways."""
+    right = bm.verify_function(fx.layer_norm(), fx.layer_norm_reference, **layer_norm_inputs(dtype, "cpu"))
+    assert right.ok and right.mathematics is not None and right.mathematics.ok, right.message()
+    for mistake, (what, blamed) in fx.LAYER_NORM_MISTAKES.items():
+        report = bm.verify_function(fx.layer_norm(mistake), fx.layer_norm_reference, **layer_norm_inputs(dtype, "cpu"))
+        assert not report.ok and report.first_divergence.name == blamed, f"{mistake} ({what}): {report.message()}"
+    seen = bm.verify_function(
+        fx.layer_norm("eps_outside_the_sqrt"), fx.layer_norm_reference, **layer_norm_inputs(dtype, "cpu")
+    )
+    assert all(r.ok for r in seen.rows), "inside 16 bits' rounding: the case must be one only float64 sees"
+    assert seen.first_divergence.problem.startswith("wrong as mathematics"), seen.message()
+    assert seen.message().startswith("fn is wrong as mathematics"), seen.message()
+
+
 def test_a_random_cotangent_finds_what_an_all_ones_one_hides():
     # With w = 1 and dy = 1, dn = 1: mean(dn) = 1 and mean(dn · n) = mean(n) = 0, so dropping n · mean(dn · n)
     # changes nothing. out.sum().backward() agrees with autograd; a random cotangent does not.

@@ -15,6 +15,10 @@ from backprop_manual.neuron.passes import CHAIN
 from backprop_manual.neuron_check.triage import complex_step_gradients
 from backprop_manual.neuron_check.verify import autograd_gradients, verify_gradients
 
+pytestmark = pytest.mark.wide_dtypes(
+    "the lesson's neuron: backprop-manual runs it in float32 and float64 alone, its rounding bound an analysis of those"
+)
+
 # Rounding bound per intermediate, in units of u = ½·ε·|autograd| (check/model.py): manual and autograd round the
 # same product in another order, r roundings a side (dJ/dz, dJ/db 2, dJ/dw 3), each within ½ε: |m - a| <= 2r u.
 ROUNDING_BOUND = {"delta_J_delta_sigma": 0, "delta_J_delta_z": 4, "delta_J_delta_w": 6, "delta_J_delta_b": 4}

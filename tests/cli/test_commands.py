@@ -26,6 +26,10 @@ from backprop_manual.neuron_check.trajectory import compare_trajectories
 from backprop_manual.neuron_check.verify import Row, verify_gradients
 from tests.shared import cell_data, start
 
+pytestmark = pytest.mark.wide_dtypes(
+    "the lesson's neuron: backprop-manual runs it in float32 and float64 alone, its rounding bound an analysis of those"
+)
+
 ONE_EPOCH = ["verify", "--device", "cpu", "--epochs", "1"]
 
 

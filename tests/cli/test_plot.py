@@ -10,6 +10,10 @@ from backprop_manual.cli.plot import COLORS, DPI, FIGURE, cost_per_epoch, figure
 from backprop_manual.cli.side_by_side import SideBySide
 from backprop_manual.neuron.loop import Descent
 
+pytestmark = pytest.mark.wide_dtypes(
+    "the lesson's neuron: backprop-manual runs it in float32 and float64 alone, its rounding bound an analysis of those"
+)
+
 NEEDS_PLOT = "the figure needs the extra plot: pip install -e '.[plot]'"
 
 

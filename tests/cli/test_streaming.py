@@ -21,6 +21,10 @@ from backprop_manual.neuron.passes import CHAIN, Gradients
 from backprop_manual.neuron_check.verify import compare_chain, verify_gradients
 from tests.cli.test_main import run_on_a_terminal, run_python
 
+pytestmark = pytest.mark.wide_dtypes(
+    "the lesson's neuron: backprop-manual runs it in float32 and float64 alone, its rounding bound an analysis of those"
+)
+
 N, CHUNK = 4096, 256
 RNG = np.random.default_rng(5)
 X = np.round(RNG.uniform(0.1, 2.5, N), 3)  # the cell data's range of mean_area

@@ -9,6 +9,10 @@ from backprop_manual.neuron import gradient_descent, local_derivatives
 from backprop_manual.neuron.loop import check_neuron_inputs
 from tests.shared import cell_data, start
 
+pytestmark = pytest.mark.wide_dtypes(
+    "the lesson's neuron: backprop-manual runs it in float32 and float64 alone, its rounding bound an analysis of those"
+)
+
 CELL_DATA = cell_data()
 W, B = start()  # float64, as the data
 

@@ -17,6 +17,10 @@ from backprop_manual.neuron.passes import CHAIN, forward
 from backprop_manual.neuron_check.verify import verify_gradients
 from tests.shared import cell_data, start
 
+pytestmark = pytest.mark.wide_dtypes(
+    "the lesson's neuron: backprop-manual runs it in float32 and float64 alone, its rounding bound an analysis of those"
+)
+
 CELL_DATA = cell_data()  # float64 on the CPU
 WIDTH = {torch.float32: 32, torch.float64: 64}
 # measured: tests/check/test_tolerances.py

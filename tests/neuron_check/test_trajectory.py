@@ -11,6 +11,10 @@ from backprop_manual.neuron_check.trajectory import Divergence, TrajectoryReport
 from tests import shared
 from tests.shared import EPOCHS, lesson_training, start
 
+pytestmark = pytest.mark.wide_dtypes(
+    "the lesson's neuron: backprop-manual runs it in float32 and float64 alone, its rounding bound an analysis of those"
+)
+
 CELL_DATA = shared.cell_data()  # float64 on the CPU
 F64 = torch.float64
 

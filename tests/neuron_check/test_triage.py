@@ -17,6 +17,10 @@ from backprop_manual.neuron_check.triage import (
 from backprop_manual.neuron_check.verify import autograd_gradients, verify_gradients
 from tests.shared import cell_data, start
 
+pytestmark = pytest.mark.wide_dtypes(
+    "the lesson's neuron: backprop-manual runs it in float32 and float64 alone, its rounding bound an analysis of those"
+)
+
 CELL_DATA = cell_data()
 W, B = start()
 # Measured over the 569 samples at w = 2, b = -2: the witness is at most 10 float64 ULP from autograd (it computes

@@ -17,6 +17,10 @@ from backprop_manual.neuron.passes import CHAIN
 from backprop_manual.neuron_check.verify import autograd_gradients, compare_intermediate, verify_gradients
 from tests import shared
 
+pytestmark = pytest.mark.wide_dtypes(
+    "the lesson's neuron: backprop-manual runs it in float32 and float64 alone, its rounding bound an analysis of those"
+)
+
 CELL_DATA = shared.cell_data()  # float64 on the CPU; the last test moves it to each device and dtype
 F64 = torch.float64
 HEADER = "  intermediate                     |diff|        rel    allowed          u    ratio  at          status"

@@ -13,6 +13,10 @@ from backprop_manual.neuron.passes import CHAIN, Gradients
 from backprop_manual.neuron_check.verify import autograd_gradients, verify_gradients
 from tests.shared import cell_data, start
 
+pytestmark = pytest.mark.wide_dtypes(
+    "the lesson's neuron: backprop-manual runs it in float32 and float64 alone, its rounding bound an analysis of those"
+)
+
 CELL_DATA = cell_data()
 
 
