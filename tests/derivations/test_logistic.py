@@ -49,6 +49,8 @@ def test_the_derivation_agrees_with_autograd(device, dtype, seed):
 @pytest.mark.parametrize("mistake", [pytest.param(k, id=k) for k in MISTAKES])
 def test_a_planted_mistake_is_blamed_first(dtype, mistake):
     backward, name, status = MISTAKES[mistake]
+    if mistake == "naive-dJ/dsigma" and dtype == torch.bfloat16:
+        status = "not finite"  # σ rounds to 1 in bfloat16 at this data's largest z: the naive form divides by 0 there
     params, inputs = logistic.example(dtype, "cpu")
     assert_blamed(verify(logistic, backward, params, inputs), name, status)
 
