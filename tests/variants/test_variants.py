@@ -18,6 +18,10 @@ from backprop_manual.variants.numba_loop import INSTALL, NumbaMissing, compiled,
 from backprop_manual.variants.per_sample import autograd_per_sample, manual_per_sample, vmap_per_sample
 from tests import shared
 
+pytestmark = pytest.mark.wide_dtypes(
+    "the lesson's neuron: backprop-manual runs it in float32 and float64 alone, its rounding bound an analysis of those"
+)
+
 SHORT = 2  # epochs: 1,138 steps are enough to show two loops agree; the 20-epoch lockstep is in test_trajectory.py
 NO_NUMBA = f"the machine floor needs the extra numba: {INSTALL}"
 
