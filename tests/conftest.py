@@ -37,14 +37,20 @@ def one_intra_op_thread():
 
 
 def pytest_collection_modifyitems(config, items):
-    """A test marked wide_dtypes(reason) pins figures of float32 and float64 only (the lesson's neuron, which
-    backprop-manual runs in those alone; bit-for-bit and ULP counts): under `--dtype bfloat16` or `float16` each of its
-    16-bit cases is a visible skip that says why, never a failure nor a silent pass."""
+    """A test marked wide_dtypes(reason[, dtypes=("float16",)]) pins figures that hold in float32 and float64 only
+    (the lesson's neuron, which backprop-manual runs in those alone; bit-for-bit and ULP counts), or not in the 16-bit
+    dtypes it names: under `--dtype bfloat16` or `float16` each such case is a visible skip that says why, never a
+    failure nor a silent pass."""
     for item in items:
         mark = item.get_closest_marker("wide_dtypes")
+        if mark is None:
+            continue
+        if not mark.args:
+            raise pytest.UsageError(f"{item.nodeid}: wide_dtypes needs its reason, wide_dtypes('why')")
         dtype = getattr(getattr(item, "callspec", None), "params", {}).get("dtype")
-        if mark is not None and isinstance(dtype, torch.dtype) and torch.finfo(dtype).bits <= 16:
-            item.add_marker(pytest.mark.skip(reason=f"float32 and float64 only: {mark.args[0]}"))
+        names = mark.kwargs.get("dtypes", ("bfloat16", "float16"))
+        if isinstance(dtype, torch.dtype) and str(dtype).removeprefix("torch.") in names:
+            item.add_marker(pytest.mark.skip(reason=f"not in {dtype}: {mark.args[0]}"))
 
 
 @pytest.fixture(scope="session")

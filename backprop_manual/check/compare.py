@@ -118,8 +118,11 @@ class Row:
 
     @property
     def ratio_at(self) -> float:
-        """|diff| / allowed at `at`: the row's own numbers, the ratio of an agreeing row (its largest), over 1 at a
-        mismatch's first element."""
+        """|diff| / allowed at `at`: the row's own numbers; for a row within its allowance its largest, over 1 at a
+        failing row's first element (a row float64 then called right, "less accurate" or "as accurate as autograd",
+        keeps that element); NaN where nothing was compared."""
+        if self.diff != self.diff:
+            return math.nan
         if self.diff == 0:
             return 0.0
         return self.diff / self.allowance if self.allowance > 0 else math.inf

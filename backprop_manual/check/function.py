@@ -8,6 +8,8 @@ through `reference`, the same math in torch's own ops, on verify_chain.
     in place     fn's backward must leave its incoming gradient v as it was, and a second backward over the same
                  graph must give the first one's gradients: a backward that changes v or a saved tensor does not
     layouts      the tensor arguments as given, then non-contiguous copies of them (same values, other strides)
+    float64      in bfloat16 and float16, all of the above again on the inputs upcast to float64 (`mathematics`):
+                 a slip inside 16 bits' rounding is seen there, "wrong as mathematics"
 Every floating-point tensor keyword is an input whose gradient is checked; other keywords (an eps, an integer
 tensor) are passed through untouched.
 """
@@ -256,6 +258,8 @@ def verify_function(fn: Callable, reference: Callable, *, draws: int = 3, seed: 
         outputs:   fn(**kwargs) against reference(**kwargs), per output
         gradients: dJ/d(input) of J = Σ <out, v>, fn's backward vs autograd through reference (verify_chain)
         in place:  v unchanged by fn's backward; a second backward on the same graph gives the same gradients
+    In bfloat16 and float16, all of it again on the inputs upcast to float64: the report's `mathematics` (None, with
+    a note, where fn cannot run there or does not follow its inputs to float64).
     """
     if draws < 1:
         raise ChainUsageError(f"draws must be at least 1, not {draws}")
@@ -296,9 +300,25 @@ def verify_function(fn: Callable, reference: Callable, *, draws: int = 3, seed: 
                     report.problems += _in_place(expected, v, first, second, left, raised)
             report.runs.append((f"{layout}, draw {draw}", _against_reference(reference, given, others, v, first)))
     if any(torch.finfo(t.dtype).bits <= 16 for t in params.values()):
-        upcast = {k: t.detach().to(torch.float64) for k, t in params.items()}
-        try:
-            report.mathematics = verify_function(fn, reference, draws=draws, seed=seed, **upcast, **others)
-        except (RuntimeError, TypeError) as e:  # fn or reference cannot run in float64: its rows stand as judged
-            report.notes.append(f"the mathematics could not be checked in float64 ({type(e).__name__}: {e})")
+        report.mathematics = _in_float64(fn, reference, draws, seed, params, others, report.notes)
     return report
+
+
+def _in_float64(fn, reference, draws, seed, params, others, notes: list) -> "FunctionReport | None":
+    """verify_function on the inputs upcast to float64, or None with a note where it cannot speak: fn or reference
+    cannot run in float64, or fn's outputs or gradients do not follow its inputs to float64 (a kernel of fixed
+    dtype), which would be no evidence against its mathematics."""
+    upcast = {k: t.detach().to(torch.float64) for k, t in params.items()}
+    try:
+        exact = verify_function(fn, reference, draws=draws, seed=seed, **upcast, **others)
+    except Exception as e:  # whatever fn raises in float64: its 16-bit rows stand as judged
+        notes.append(f"the mathematics could not be checked in float64 ({type(e).__name__}: {e}): rows as judged")
+        return None
+    fixed = sorted({r.name for r in exact.rows if r.status in ("dtype", "device", "shape", "missing")})
+    if fixed:
+        notes.append(
+            f"the mathematics could not be checked in float64: fn's {', '.join(fixed)} did not come back as float64 "
+            "tensors of the reference's shape when given float64 inputs; rows as judged in the run's dtype"
+        )
+        return None
+    return exact

@@ -3,7 +3,8 @@
 Each step k starts both sides from autograd's parameters p_k (the manual side is re-synchronised to them after every
 comparison), so nothing accumulates and no verdict depends on the CPU's summation order:
     g_manual = backward(forward(p_k))[p]      g_autograd = forward(p_k)["loss"].backward(): p.grad
-    judged element by element with the error model (check/compare.py, check/model.py), as verify_chain judges
+    judged element by element with the error model (check/compare.py, check/model.py), as verify_chain judges,
+    in bfloat16 and float16 also on the step's values upcast to float64 (its mathematics)
     p_{k+1} = torch.optim.SGD(lr).step() from g_autograd, judged against SGD's formula p_k - lr·g_autograd
 The first (step, parameter) that parts is reported. J or autograd's gradient not finite at step k while the manual
 gradient is not finite there either (a learning rate that diverges): "diverged at step k: not verified", never a
@@ -160,8 +161,9 @@ def verify_training(
 def _judge(forward, backward, now, batch, per_sample, checked=()) -> "dict[str, torch.Tensor] | Parting | None":
     """One step judged from p_k: autograd's gradients when every parameter's agrees, else the Parting (step 0, to be
     renumbered), or None when both sides are not finite (diverged). Cheap first: each parameter's row on the rounding
-    bound and, where needed, the rounding measured on this step's graph; only a row that still fails is judged again
-    by verify_chain whole (the float64 mathematics, "less accurate"), whose verdict stands."""
+    bound and, where needed, the rounding measured on this step's graph, and in bfloat16 and float16 the same again on
+    the step's values upcast to float64 (a slip inside 16 bits' rounding shows only there); only a step that still
+    fails is judged again by verify_chain whole (the float64 mathematics, "less accurate"), whose verdict stands."""
     summed = _summed(forward)
     handed: dict = {}
     shaped = _shaped(backward, handed, per_sample)
@@ -205,15 +207,26 @@ def _agrees(ora, shaped, fwd, now, batch, got, judged) -> bool:
 
 
 def _agrees_in_float64(summed, shaped, now, batch, checked) -> bool:
-    """_agrees on the step's values upcast to float64: its forward, autograd and the hand backward run there."""
+    """_agrees on the step's values upcast to float64: its forward, autograd and the hand backward run there. True
+    (no say) where float64 cannot speak, as verify_chain's own float64 check has it: the forward or the backward
+    cannot run there, or the backward's gradients do not follow its inputs to float64 (fixed dtype)."""
     now64, batch64 = _upcast(now), _upcast(batch)
-    ora = autograd_oracle(summed, now64, batch64, per_sample=False, samples=None, check_inputs=checked)
-    with torch.no_grad():
-        fwd = {k: t.detach() for k, t in ora.intermediates.items()} | {LOSS: ora.loss.detach()}
-        got = shaped(fwd, **now64, **batch64)
     judged = [*now64, *checked]
-    if not isinstance(got, Mapping) or any(not isinstance(got.get(k), torch.Tensor) for k in judged):
-        return False  # verify_chain says what is wrong with it
+    try:
+        with torch.autocast(next(iter(now.values())).device.type, enabled=False):
+            ora = autograd_oracle(summed, now64, batch64, per_sample=False, samples=None, check_inputs=checked)
+            with torch.no_grad():
+                fwd = {k: t.detach() for k, t in ora.intermediates.items()} | {LOSS: ora.loss.detach()}
+                got = shaped(fwd, **now64, **batch64)
+    except Exception:  # no say, as verify_chain's float64 check has it
+        return True
+    if not isinstance(got, Mapping) or any(
+        not isinstance(got.get(k), torch.Tensor)
+        or got[k].dtype != torch.float64
+        or got[k].shape != ora.gradients[k].shape
+        for k in judged
+    ):
+        return True  # fixed dtype or shape: float64 has no say here
     return _agrees(ora, shaped, fwd, now64, batch64, got, judged)
 
 

@@ -56,6 +56,28 @@ def test_in_16_bits_each_layer_norm_mistake_is_blamed_on_its_name_seen_in_float6
     assert seen.message().startswith("fn is wrong as mathematics"), seen.message()
 
 
+def test_a_16_bit_kernel_of_fixed_dtype_keeps_its_verdict_with_a_note():
+    """A Function that returns bfloat16 whatever it is given (a 16-bit-only kernel) cannot say anything in float64:
+    no "wrong as mathematics" from its dtype there; its bfloat16 verdict stands, with a note saying why."""
+
+    class Scale(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, w):
+            ctx.save_for_backward(x, w)
+            return (x * w).to(torch.bfloat16)
+
+        @staticmethod
+        def backward(ctx, dy):
+            x, w = ctx.saved_tensors
+            return (dy * w).to(x.dtype), (dy * x).sum(0).to(w.dtype)
+
+    g = torch.Generator().manual_seed(0)
+    x, w = torch.randn(4, 3, generator=g).bfloat16(), torch.randn(3, generator=g).bfloat16()
+    report = bm.verify_function(Scale.apply, lambda x, w: x * w, x=x, w=w)
+    assert report.ok and report.mathematics is None, report.message()
+    assert "did not come back as float64" in report.message(), report.message()
+
+
 def test_a_random_cotangent_finds_what_an_all_ones_one_hides():
     # With w = 1 and dy = 1, dn = 1: mean(dn) = 1 and mean(dn · n) = mean(n) = 0, so dropping n · mean(dn · n)
     # changes nothing. out.sum().backward() agrees with autograd; a random cotangent does not.

@@ -62,7 +62,9 @@ def saturated(dtype):
     return params, {"X": X, "y": torch.tensor([1.0, 0.0, 0.0, 1.0], dtype=dtype)}
 
 
-@pytest.mark.wide_dtypes("e^-40 is below float16's smallest subnormal: the naive loss is not finite already")
+@pytest.mark.wide_dtypes(
+    "e^-40 is below float16's smallest subnormal: the naive loss is not finite already", dtypes=("float16",)
+)
 def test_at_saturation_the_naive_loss_breaks_and_the_stable_one_does_not(dtype):
     params, inputs = saturated(dtype)
     z = inputs["X"] @ params["w"] + params["b"]

@@ -4,8 +4,8 @@
       elements compared, every row's |diff| / allowance (1 / headroom) at most 0.25 (held at RATIO_MEASURED);
 (ii)  every planted error (battery.py: 16 times autograd's own measured error, at one element or one row of a
       [B, T, T] gradient) is a MISMATCH first at the name where it was planted;
-(iii) the battery's summary (conftest.py, printed at the end of the run): verifications, elements, false alarms per
-      category and dtype, and the largest |diff| / allowance over the whole battery, from (i)'s own results;
+(iii) the battery's summary (tests/stress/summary.py, printed at the end of the run): verifications, elements, false
+      alarms per category and dtype, and the largest |diff| / allowance over the whole battery, from (i)'s results;
 (iv)  the float32 verdicts are the same under every ATEN_CPU_CAPABILITY and MKL_CBWR setting, each in a subprocess
       (a capability this CPU lacks is a visible skip);
 and issue 16's own example, attention x4 with 1/sqrt(d) forgotten, blamed on qk in every dtype; and a self-check of
@@ -43,7 +43,7 @@ def test_correct_derivation_verifies(case, dtype_name, seed, record_property):
     """No false alarm, J finite and elements compared, and nothing passing by a hair: every row's largest |diff| /
     allowance (1 / headroom) at most 0.25, an allowance four times what a correct derivation needs at least (held at
     battery.RATIO_MEASURED, a known gap). Judged here, verification by verification, so that the battery's summary
-    (tests/stress/conftest.py: the counts, the false alarms, the largest ratio over the whole battery) costs nothing
+    (tests/stress/summary.py: the counts, the false alarms, the largest ratio over the whole battery) costs nothing
     more and runs on every core (pytest -n auto)."""
     v = battery.verified(case, dtype_name, seed)
     ratio, name = v.ratio
