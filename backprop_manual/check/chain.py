@@ -40,6 +40,7 @@ from backprop_manual.check.model import (
     rounding_bound,
 )
 from backprop_manual.check.oracle import Oracle, autograd_oracle, call_forward
+from backprop_manual.check.propagated import propagated_spread
 from backprop_manual.check.witness import Witness, finite_difference_witness
 
 
@@ -378,13 +379,14 @@ def _lower(dtype: torch.dtype) -> bool:
 
 
 class _Spread:
-    """The rounding at every element (check/model.py), measured for all names at once when first asked, in two tiers:
-    autograd's own (Monte Carlo arithmetic on its backward); then, only for a name where that is not enough, also that
-    of the values the hand backward is handed (the forward's results, the parameters, the inputs, each rounded),
-    carried through it (8 more calls of the hand backward)."""
+    """The rounding at every element (check/model.py), for all names at once when first asked, in tiers: an estimate
+    of autograd's own, propagated through its backward in one pass (check/propagated.py), which settles agreement or
+    is set aside; autograd's own measured (Monte Carlo arithmetic on its backward); then, only for a name where that
+    is not enough, also that of the values the hand backward is handed (the forward's results, the parameters, the
+    inputs, each rounded), carried through it (8 more calls of the hand backward)."""
 
     def __init__(self, ora: Oracle, per_sample: bool, backward, fwd, params, inputs, got):
-        self.ora, self.per_sample, self.autograd, self.handed = ora, per_sample, None, None
+        self.ora, self.per_sample, self.autograd, self.handed, self.propagated = ora, per_sample, None, None, None
         self.forward: Callable | None = None  # set: the forward's rounding is measured too (forward_rounding)
         self.backward, self.fwd, self.params, self.inputs, self.got = backward, fwd, params, inputs, got
 
@@ -399,19 +401,39 @@ class _Spread:
         measure = self.measure(name, self.params if self.per_sample else {})
         return bound if measure is None else torch.maximum(bound, [*measure()][-1].to(bound.device))
 
-    def _tiers(self, name: str) -> Iterator[torch.Tensor]:
+    def _tiers(self, name: str) -> Iterator[torch.Tensor | tuple[str, torch.Tensor]]:
+        estimate = self._propagated().get(name)
+        if estimate is not None:
+            yield "propagated", estimate
         s = self._autograd()[name]
         yield s
         handed = self._handed().get(name)
         if handed is not None and handed.shape == s.shape:
             yield torch.maximum(s, handed.to(s.device))
 
+    def _targets(self) -> tuple[list[str], list[torch.Tensor], torch.Tensor]:
+        """(names, the tensors in autograd's graph, J summed): what the measurements differentiate."""
+        ora = self.ora
+        names = [*ora.intermediates, *(ora.inputs if self.per_sample else ora.leaves)]  # not vmap's
+        targets = [ora.intermediates[k] if k in ora.intermediates else ora.leaves[k] for k in names]
+        return names, targets, ora.loss.sum() if self.per_sample else ora.loss
+
+    def _propagated(self) -> dict[str, torch.Tensor]:
+        """The first tier's estimate per name (check/propagated.py); none where the backward has an operation it has
+        no rule for, or the gradients come from a forward of their own (forward_rounding: the draws measure it)."""
+        if self.propagated is None:
+            self.propagated = {}
+            if self.forward is None:
+                names, targets, total = self._targets()
+                spread = propagated_spread(total, targets)
+                if spread is not None:
+                    self.propagated = dict(zip(names, spread, strict=True))
+        return self.propagated
+
     def _autograd(self) -> dict[str, torch.Tensor]:
         if self.autograd is None:
             ora = self.ora
-            names = [*ora.intermediates, *(ora.inputs if self.per_sample else ora.leaves)]  # not vmap's
-            targets = [ora.intermediates[k] if k in ora.intermediates else ora.leaves[k] for k in names]
-            total = ora.loss.sum() if self.per_sample else ora.loss
+            names, targets, total = self._targets()
             if self.forward is None:
                 spread = monte_carlo_spread(total, targets, [ora.gradients[k] for k in names])
             else:

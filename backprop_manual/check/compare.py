@@ -88,7 +88,9 @@ class Row:
     numel: int
     close: bool = True  # for information: assert_close's default tolerance alone passes every element
     uncertainty: float = 0.0  # u at `at`: autograd's rounding uncertainty there (allowance = MULTIPLIER · u)
-    rule: str = "rounding"  # what u is at `at`: "rounding" (½·ε·|autograd|) or "measured" (Monte Carlo)
+    # what u is at `at`: "rounding" (½·ε·|autograd|), "propagated" (the draws' spread computed in one pass, which
+    # only ever settles agreement) or "measured" (Monte Carlo)
+    rule: str = "rounding"
     headroom: float = math.inf  # min over elements of allowed / |diff|: how far the diff may grow and still pass
     # The flat positions whose values decide this row: `at` and where max |diff|, max rel and the headroom are.
     # Compared alone, any set of elements holding these gives this row (cli/streaming.py keeps only these).
@@ -179,6 +181,8 @@ def _identical(name: str, a64: torch.Tensor, shape: torch.Size, u: torch.Tensor)
 def describe_rule(rule: str) -> str:
     if rule == "measured":
         return f"autograd's own rounding measured there (Monte Carlo arithmetic, {DRAWS} draws of its backward)"
+    if rule == "propagated":
+        return "autograd's own rounding propagated through its backward (the draws' spread, computed in one pass)"
     return "½·ε·|autograd|, the rounding of autograd's own result"
 
 
@@ -203,7 +207,10 @@ def compare_tensor(
     Where an element fails on u = ½·ε·|autograd| alone, `measure()` (autograd's own rounding at the point, float64,
     autograd's shape: check/model.py) is asked once, and u becomes the larger of the two. `measure()` may instead give
     its measurements tier by tier (an iterable, each tier at least the one before): the next is taken only while an
-    element is still past a quarter of its allowance, so the verdict is the one the last tier would give."""
+    element is still past a quarter of its allowance, so the verdict is the one the last tier would give. A tier given
+    as ("propagated", s) is an estimate (check/propagated.py): u becomes the larger of u and s only if every element
+    is then within a quarter of its allowance; otherwise it is set aside and the next tier decides, as if it had not
+    been given."""
     a = autograd.detach()
     if manual is None:
         return _unavailable(name, "missing", f"the backward returned no gradient for {name!r}", a.numel())
@@ -235,13 +242,20 @@ def compare_tensor(
         return _identical(name, a64, a.shape, u)  # the common case, at a fraction of the cost
     diff = (m64 - a64).abs()
     bad = ~(diff <= MULTIPLIER * u)  # NaN is never within
-    measured = torch.zeros_like(bad)
+    measured = propagated = torch.zeros_like(bad)
     # Measured wherever an element is past a quarter of its allowance on the rounding bound alone (measuring can
     # only raise u), so that nothing passes by a hair on a bound that was not measured
     if status == "ok" and measure is not None and bool((diff > MARGIN * u).any()) and bool(torch.isfinite(diff).all()):
         got = measure()
-        for s in [got] if isinstance(got, torch.Tensor) else got:  # each tier at least the one before it
+        for tier in [got] if isinstance(got, torch.Tensor) else got:  # each tier at least the one before it
+            kind, s = tier if isinstance(tier, tuple) else ("measured", tier)
             s = s.to(device=a.device, dtype=torch.float64).broadcast_to(a.shape).reshape(-1)
+            if kind == "propagated":  # an estimate (check/propagated.py): it settles agreement or is set aside
+                estimate = torch.maximum(u, s)
+                if not bool((diff > MARGIN * estimate).any()):
+                    propagated, u = s > u, estimate
+                    break
+                continue
             measured |= s > u
             u = torch.maximum(u, s)
             if not bool((diff > MARGIN * u).any()):
@@ -264,7 +278,11 @@ def compare_tensor(
     else:
         at = int(torch.argmax(diff - allowed)) if diff.numel() else 0
     finite = torch.isfinite(diff)  # NaN or inf on either side makes the difference NaN or inf
-    rule = "measured" if diff.numel() and bool(measured[at]) else "rounding"
+    rule = "rounding"
+    if diff.numel() and bool(measured[at]):
+        rule = "measured"
+    elif diff.numel() and bool(propagated[at]):
+        rule = "propagated"
     if status == "ok" and not bool(finite.all()):
         at = int((~finite).nonzero()[0])
         sides = [s for s, t in (("manual", m64), ("autograd", a64)) if not math.isfinite(float(t[at]))]

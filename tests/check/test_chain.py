@@ -54,7 +54,7 @@ def test_the_gradient_that_is_zero_in_exact_arithmetic_is_rounding_noise_and_pas
     assert bool(((report.manual["b1"] - report.autograd["b1"]).abs() > alone).any()), (
         "the rounding bound alone would cry wolf here: the measured rounding is what lets it pass"
     )
-    assert b1.rule == "measured"
+    assert b1.rule in ("propagated", "measured"), "a model of autograd's rounding decided, not the bound alone"
 
 
 @pytest.mark.parametrize("mistake", [pytest.param(k, id=k) for k in MISTAKES])

@@ -1,0 +1,252 @@
+"""The error model's first tier: the size of Monte Carlo arithmetic's spread (check/model.py), propagated in one pass.
+
+    V(y) = Σ_j J_j² · W_j + ε²·y²          per element of every result y of autograd's backward, J_j = ∂y/∂x_j
+    W_j  = V(x_j) + k_j·ε²·x_j²            operand j: what rounding before it left (0 for a value the forward saved,
+                                           common to both sides) and its own rounding, k_j = K for the operand that
+                                           an operation sums K products of (a matmul, a reduction, softmax's
+                                           backward), else 1; + ε²·g² where a fused elementwise backward rounds its
+                                           O(1) local derivative (GELU's, tanh's)
+    s_i  = C · √V(a_i)                     a_i autograd's gradient; C = CONFIDENCE
+This is the variance of RandomRounding's perturbations (each operand and result moved by ±ε, a summed operand by
+±ε√K) carried through the first-order Jacobian of each operation, the perturbations independent: what the Monte Carlo
+draws sample, computed instead of drawn, in one pass of the backward with a few elementwise operations (and one matmul
+per matmul) beside each of its operations. It is an estimate, not a bound: where two perturbations are correlated it
+can be too small (then the element is not settled here and the draws measure it) or too large where they cancel. So
+it only ever settles agreement: a gradient is judged on it only when every element lies within MARGIN · u of it
+(a quarter of the allowance, check/model.py); otherwise it is set aside and the draws decide, as if it had not run.
+An operation it has no rule for stops the pass: every name is then measured by the draws.
+
+Why C = 3: the max over DRAWS = 8 draws of a sum of many ±1 terms of deviation σ is about 2σ (1σ where one term
+dominates); two correct roundings of the same mathematics differ by up to about 5σ at the worst of 10^5 elements;
+at C = 3 that lies within MARGIN · u = 6σ, while an error of 16 u is 48σ (docs/precision.md has the measurements).
+"""
+
+import math
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.weak import WeakIdKeyDictionary
+
+from backprop_manual.check.model import _kind
+
+CONFIDENCE = 3.0
+
+
+class _NoRule(Exception):
+    """An operation of the backward this tier has no rule for."""
+
+
+def _wide(t: torch.Tensor) -> torch.Tensor:
+    """t in float64 or float32: the dtype its variance is carried in (a 16-bit tensor's in float32)."""
+    return t if t.dtype in (torch.float64, torch.float32) else t.float()
+
+
+def _sq(t) -> torch.Tensor | float:
+    return _wide(t) ** 2 if isinstance(t, torch.Tensor) else float(t) ** 2
+
+
+class PropagatedRounding(TorchDispatchMode):
+    """Runs autograd's backward as it is, and beside each operation its result's variance V (module docstring), in
+    units of ε² of `dtype` (the gradients' dtype: V of a float32 gradient is O(|a|²) and neither over- nor
+    underflows where |a| does not)."""
+
+    def __init__(self, dtype: torch.dtype):
+        # as RandomRounding: a dispatch mode's first operation imports torch._dynamo; imported here, outside the mode
+        import torch._dynamo  # noqa: F401
+
+        super().__init__()
+        self.eps = torch.finfo(dtype).eps
+        self.var = WeakIdKeyDictionary()  # result -> its V; a tensor not in it is exact (V = 0)
+        self.failed: str | None = None  # the first operation without a rule
+
+    def variance(self, t: torch.Tensor) -> torch.Tensor | None:
+        return self.var.get(t)
+
+    def _own(self, x) -> float | torch.Tensor:
+        """(ε_x / ε)² · x²: the rounding of x itself, in units of ε²; in 16 bits at least one ULP of the subnormals
+        (ε_x · the smallest normal) where x is not 0, as RandomRounding moves it."""
+        if not (isinstance(x, torch.Tensor) and x.is_floating_point()):
+            return 0.0
+        info = torch.finfo(x.dtype)
+        ratio = (info.eps / self.eps) ** 2
+        if info.bits > 16:
+            return ratio * _sq(x)
+        wide = _wide(x).abs()
+        return ratio * torch.where(wide == 0, 0.0, wide.clamp(min=info.smallest_normal)) ** 2
+
+    def _w(self, x, k: float = 1.0) -> torch.Tensor | float:
+        """W(x) = V(x) + k · (rounding of x): what operand x brings."""
+        if not (isinstance(x, torch.Tensor) and x.is_floating_point()):
+            return 0.0
+        v = self.var.get(x)
+        own = self._own(x)
+        return own * k if v is None else v + own * k
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        if self.failed is None:
+            try:
+                v = self._rule(func, args, kwargs, out)
+            except _NoRule:
+                self.failed = str(func)
+            except (RuntimeError, TypeError, ValueError, IndexError) as e:  # a rule that does not fit its call
+                self.failed = f"{func}: {e}"
+            else:
+                if v is not None:
+                    target = args[0] if _kind(func)[1] and _mutates(func) else out
+                    if isinstance(target, torch.Tensor):
+                        self.var[target] = v
+        return out
+
+    def _rule(self, func, args, kwargs, out):  # noqa: C901 (one branch per operation)
+        name, untouched = _kind(func)
+        if name in _CREATES:
+            return None
+        if untouched:  # views, detach: V moves with the elements; in place: only those below
+            if _mutates(func):
+                if name == "add_":
+                    alpha = kwargs.get("alpha", args[2] if len(args) > 2 else 1)
+                    return self._w(args[0]) + _sq(alpha) * self._w(args[1]) + self._own(args[0])
+                if name == "copy_":
+                    return self._w(args[1], 0.0) if isinstance(args[1], torch.Tensor) else None
+                raise _NoRule
+            v = self.var.get(args[0]) if isinstance(args[0], torch.Tensor) else None
+            if v is None:
+                return None
+            if name in ("view", "_unsafe_view"):  # V may be an expanded view, not viewable as a shape
+                return v.reshape(args[1])
+            return func(v, *args[1:], **kwargs)
+        y = self._own(out) if isinstance(out, torch.Tensor) else None
+        a = args[0] if args else None
+        b = args[1] if len(args) > 1 else kwargs.get("other")
+        if name in ("add", "sub"):
+            alpha = kwargs.get("alpha", args[2] if len(args) > 2 else 1)
+            return self._w(a) + _sq(alpha) * self._w(b) + y
+        if name == "mul":
+            return self._w(a) * _sq(b) + self._w(b) * _sq(a) + y
+        if name == "div":
+            if not isinstance(b, torch.Tensor):
+                return self._w(a) / _sq(b) + y
+            quotient = (_wide(a) if isinstance(a, torch.Tensor) else a) / _sq(b)  # ∂(a/b)/∂b = -a/b²
+            return self._w(a) / _sq(b) + self._w(b) * _sq(quotient) + y
+        if name in ("neg", "clone", "_to_copy", "contiguous"):
+            return self._w(a) + y
+        if name == "pow" and isinstance(a, torch.Tensor) and not isinstance(b, torch.Tensor):
+            return self._w(a) * _sq(b * _wide(a) ** (b - 1)) + y
+        if name in ("sum", "mean"):
+            k = max(a.numel() // max(out.numel(), 1), 1)
+            summed = func(self._w(a, k), *args[1:], **kwargs)
+            return (summed / k if name == "mean" else summed) + y
+        if name in ("mm", "bmm", "mv", "dot"):
+            k, big = a.shape[-1], int(b.numel() > a.numel())
+            wa, wb = self._w(a, k if big == 0 else 1), self._w(b, k if big == 1 else 1)
+            return func(_full(wa, a), _sq(b)) + func(_sq(a), _full(wb, b)) + y
+        if name == "addmm":
+            c, m1, m2 = args[:3]
+            beta, alpha = kwargs.get("beta", 1), kwargs.get("alpha", 1)
+            k, big = m1.shape[-1], int(m2.numel() > m1.numel())
+            w1, w2 = self._w(m1, k if big == 0 else 1), self._w(m2, k if big == 1 else 1)
+            product = torch.mm(_full(w1, m1), _sq(m2)) + torch.mm(_sq(m1), _full(w2, m2))
+            return _sq(beta) * self._w(c) + _sq(alpha) * product + y
+        if name == "masked_fill":
+            return _full(self._w(a), a).masked_fill(args[1], 0.0) + y
+        if name == "where":
+            cond, x1, x2 = args[:3]
+            return torch.where(cond, _full(self._w(x1), x1), _full(self._w(x2), x2)) + y
+        if name == "threshold_backward":
+            g, x, threshold = args[:3]
+            return torch.where(x > threshold, _full(self._w(g), g), 0.0) + y
+        if name == "tanh_backward":
+            g, t = args[:2]
+            t2 = _wide(t)
+            return self._w(g) * (1 - t2 * t2) ** 2 + self._w(t) * (2 * _wide(g) * t2) ** 2 + _sq(g) + y
+        if name == "sigmoid_backward":
+            g, s = args[:2]
+            s2 = _wide(s)
+            return self._w(g) * (s2 * (1 - s2)) ** 2 + self._w(s) * (_wide(g) * (1 - 2 * s2)) ** 2 + _sq(g) + y
+        if name == "gelu_backward":
+            g, x = args[:2]
+            if kwargs.get("approximate", args[2] if len(args) > 2 else "none") != "none":
+                raise _NoRule
+            x2 = _wide(x)
+            phi = torch.exp(-0.5 * x2 * x2) / math.sqrt(2 * math.pi)
+            first = 0.5 * (1 + torch.erf(x2 / math.sqrt(2))) + x2 * phi  # GELU'
+            second = phi * (2 - x2 * x2)  # GELU''
+            return self._w(g) * first**2 + self._w(x) * (_wide(g) * second) ** 2 + _sq(g) + y
+        if name == "_softmax_backward_data":
+            g, p, dim = args[:3]
+            g2, p2 = _wide(g), _wide(p)
+            wg, wp = _full(self._w(g, g.shape[dim]), g), _full(self._w(p), p)
+            from_g = p2 * p2 * ((1 - 2 * p2) * wg + (p2 * p2 * wg).sum(dim, keepdim=True))
+            d = g2 - (p2 * g2).sum(dim, keepdim=True) - p2 * g2
+            from_p = d * d * wp + p2 * p2 * ((g2 * g2 * wp).sum(dim, keepdim=True) - g2 * g2 * wp)
+            return from_g.clamp(min=0) + from_p.clamp(min=0) + y
+        if name == "_log_softmax_backward_data":
+            g, logp, dim = args[:3]
+            p2 = torch.exp(_wide(logp))
+            wg = _full(self._w(g, g.shape[dim]), g)
+            from_g = ((1 - 2 * p2) * wg + p2 * p2 * wg.sum(dim, keepdim=True)).clamp(min=0)
+            # the kernel's exp(log p) rounds p by ε relatively: log p moved by ε·max(|log p|, 1) (RandomRounding)
+            shift = _wide(logp).abs().clamp(min=1) ** 2 * (torch.finfo(logp.dtype).eps / self.eps) ** 2
+            wl = shift if self.var.get(logp) is None else self.var[logp] + shift
+            from_logp = (p2 * _wide(g).sum(dim, keepdim=True)) ** 2 * wl
+            return from_g + from_logp + y
+        if name == "nll_loss_backward":
+            g = args[0]
+            scale = _wide(out) / _wide(g).reshape(-1, *([1] * (out.ndim - 1)) if g.ndim else ())
+            wg = self._w(g)
+            wg = wg.reshape(-1, *([1] * (out.ndim - 1))) if isinstance(wg, torch.Tensor) and g.ndim else wg
+            return torch.nan_to_num(scale * scale, nan=0.0) * wg + y
+        if name == "index_put":
+            base, indices, values = args[:3]
+            k = max(values.numel() // max(out.numel(), 1), 1)
+            accumulate = kwargs.get("accumulate", args[3] if len(args) > 3 else False)
+            wv = _full(self._w(values, k), values)
+            return torch.index_put(_full(self._w(base), base), indices, wv, accumulate) + y
+        if name == "scatter" and func.__name__.endswith("src"):
+            base, dim, index, src = args[:4]
+            return torch.scatter(_full(self._w(base), base), dim, index, _full(self._w(src), src)) + y
+        raise _NoRule
+
+
+_CREATES = {"ones_like", "zeros_like", "empty_like", "new_zeros", "new_ones", "new_empty", "zeros", "ones", "empty",
+            "full", "full_like", "new_full", "scalar_tensor", "lift_fresh"}  # fmt: skip
+
+
+def _mutates(func) -> bool:
+    return func._schema.is_mutable
+
+
+def _full(w, like: torch.Tensor) -> torch.Tensor:
+    """W as a tensor of like's shape (a float 0 where like is exact and carries nothing)."""
+    if isinstance(w, torch.Tensor):
+        return w.expand(like.shape) if w.shape != like.shape else w
+    return torch.full(like.shape, float(w), dtype=_wide(like).dtype if like.is_floating_point() else torch.float32,
+                      device=like.device)  # fmt: skip
+
+
+def propagated_spread(loss: torch.Tensor, targets: list[torch.Tensor]) -> list[torch.Tensor] | None:
+    """s = CONFIDENCE · ε · √V per element (float64) of dJ/d(target) for each target, from one backward pass under
+    PropagatedRounding (`loss` and `targets` in autograd's graph, kept: retain_graph); None where an operation of
+    the backward has no rule (then the draws measure every name). A non-finite s is 0: that element is left to the
+    draws. V is carried in float32 for float32 and the 16-bit dtypes, in units of ε²: below about 1e-19 a gradient's
+    V underflows to 0, and such an element too is left to the draws."""
+    dtype = loss.dtype
+    mode = PropagatedRounding(dtype)
+    with torch.enable_grad(), mode:
+        grads = torch.autograd.grad(
+            loss, targets, torch.ones_like(loss), retain_graph=True, allow_unused=True, materialize_grads=True
+        )
+    if mode.failed is not None:
+        return None
+    scale = CONFIDENCE * torch.finfo(dtype).eps
+    spread = []
+    for g in grads:
+        v = mode.variance(g)
+        if v is None:
+            spread.append(torch.zeros(g.shape, dtype=torch.float64, device=g.device))
+            continue
+        s = torch.nan_to_num((v * scale**2).sqrt(), nan=0.0, posinf=0.0)  # V >= 0 by construction
+        spread.append(s.to(torch.float64).broadcast_to(g.shape))
+    return spread
