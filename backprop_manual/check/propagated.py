@@ -93,7 +93,11 @@ class PropagatedRounding(TorchDispatchMode):
             except (RuntimeError, TypeError, ValueError, IndexError) as e:  # a rule that does not fit its call
                 self.failed = f"{func}: {e}"
             else:
-                if v is not None:
+                if isinstance(out, tuple | list) and isinstance(v, tuple):  # the norms' (input, weight, bias)
+                    for o, w in zip(out, v, strict=True):
+                        if isinstance(o, torch.Tensor) and w is not None:
+                            self.var[o] = w
+                elif v is not None:
                     target = args[0] if _kind(func)[1] and _mutates(func) else out
                     if isinstance(target, torch.Tensor):
                         self.var[target] = v
@@ -207,7 +211,51 @@ class PropagatedRounding(TorchDispatchMode):
         if name == "scatter" and func.__name__.endswith("src"):
             base, dim, index, src = args[:4]
             return torch.scatter(_full(self._w(base), base), dim, index, _full(self._w(src), src)) + y
+        if name == "native_layer_norm_backward":
+            g, x, shape, mean, rstd, weight = args[:6]
+            stat = tuple(range(x.ndim - len(shape), x.ndim))
+            return self._norm(out, g, x, mean, rstd, weight, stat, tuple(range(x.ndim - len(shape))))
+        if name == "native_batch_norm_backward":
+            g, x, weight, _, _, mean, invstd, train = args[:8]
+            if not train:
+                raise _NoRule
+            per_channel = [1, x.shape[1]] + [1] * (x.ndim - 2)
+            weight = None if weight is None else weight.reshape(per_channel)
+            dims = (0, *range(2, x.ndim))
+            return self._norm(out, g, x, mean.reshape(per_channel), invstd.reshape(per_channel), weight, dims, dims)
         raise _NoRule
+
+    def _norm(self, out, g, x, mean, istd, weight, stat: tuple, across: tuple) -> tuple:
+        """V of a normalisation's (dJ/dx, dJ/dweight, dJ/dbias), x̂ = (x - mean) · istd over the dimensions `stat`
+        (N elements each), weight and bias broadcast over `across` (M elements each):
+            dJ/dx = istd · (ĝ - A - x̂ · B),  ĝ = g · weight,  A = mean_stat(ĝ),  B = mean_stat(ĝ · x̂)
+            dJ/dweight = Σ_across g · x̂,  dJ/dbias = Σ_across g
+        each sum's summed operand rounded by ε√(its length), as a matmul's."""
+        n = math.prod(x.shape[d] for d in stat)
+        m = math.prod(x.shape[d] for d in across)
+        g2, istd2 = _wide(g), _wide(istd)
+        xhat = (_wide(x) - _wide(mean)) * istd2
+        w_xhat = istd2**2 * (self._w(x) + self._w(mean)) + xhat**2 * self._w(istd)
+        gamma = 1.0 if weight is None else _wide(weight)
+        w_gamma = 0.0 if weight is None else self._w(weight)
+        ghat = g2 * gamma
+        w_ghat = _full(self._w(g), g) * gamma**2 + g2**2 * w_gamma
+        summed = w_ghat + (n - 1) * self._own(g) * gamma**2  # the operand of A's and B's sums
+        a = ghat.mean(stat, keepdim=True)
+        b = (ghat * xhat).mean(stat, keepdim=True)
+        v_a = summed.sum(stat, keepdim=True) / n**2
+        v_b = (xhat**2 * summed + ghat**2 * w_xhat).sum(stat, keepdim=True) / n**2
+        inner = ghat - a - xhat * b
+        own = [self._own(o) if isinstance(o, torch.Tensor) else None for o in out]
+        v_input = istd2**2 * (w_ghat + v_a + xhat**2 * v_b + b**2 * w_xhat) + inner**2 * self._w(istd) + own[0]
+        w_g = _full(self._w(g, m), g)
+        v_weight = (xhat**2 * w_g + g2**2 * w_xhat).sum(across) if own[1] is not None else None
+        v_bias = w_g.sum(across) if own[2] is not None else None
+        return (
+            v_input,
+            None if v_weight is None else v_weight.reshape(out[1].shape) + own[1],
+            None if v_bias is None else v_bias.reshape(out[2].shape) + own[2],
+        )
 
 
 _CREATES = {"ones_like", "zeros_like", "empty_like", "new_zeros", "new_ones", "new_empty", "zeros", "ones", "empty",
