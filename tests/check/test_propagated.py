@@ -130,3 +130,48 @@ def test_a_slip_the_size_of_a_few_roundings_is_not_settled_by_the_estimate(dtype
 
     report = verify_chain(tl.forward, wrong, params, inputs)
     assert report.row("W1").rule == "measured", report.table()
+
+
+def _batchnorm(fused: bool):
+    def build(g, dtype):
+        x = _randn(g, 32, 6, 5, dtype=dtype)
+        gamma, beta = 1 + _randn(g, 6, dtype=dtype, scale=0.1), _randn(g, 6, dtype=dtype, scale=0.1)
+        r = _randn(g, 32, 6, 5, dtype=dtype, grad=False)
+        if fused:
+            out = F.batch_norm(x, None, None, gamma, beta, training=True)
+        else:  # the same mathematics op by op: mean, sub, mul, mean, add, rsqrt, mul, mul, add
+            mean = x.mean((0, 2), keepdim=True)
+            xc = x - mean
+            xhat = xc * ((xc * xc).mean((0, 2), keepdim=True) + 1e-5).rsqrt()
+            out = xhat * gamma[:, None] + beta[:, None]
+        return (out * r).sum(), [x, gamma, beta]
+
+    return build
+
+
+def _layernorm(fused: bool):
+    def build(g, dtype):
+        x = _randn(g, 32, 48, dtype=dtype)
+        gamma, beta = 1 + _randn(g, 48, dtype=dtype, scale=0.1), _randn(g, 48, dtype=dtype, scale=0.1)
+        r = _randn(g, 32, 48, dtype=dtype, grad=False)
+        if fused:
+            out = F.layer_norm(x, (48,), gamma, beta)
+        else:
+            xc = x - x.mean(-1, keepdim=True)
+            out = xc * ((xc * xc).mean(-1, keepdim=True) + 1e-5).rsqrt() * gamma + beta
+        return (out * r).sum(), [x, gamma, beta]
+
+    return build
+
+
+@pytest.mark.parametrize("norm", [_batchnorm, _layernorm], ids=["batchnorm", "layernorm"])
+def test_a_fused_norms_estimate_is_that_of_its_mathematics_op_by_op(dtype, norm):
+    """torch's fused LayerNorm and BatchNorm backward (one operation each) estimated as the same mathematics written
+    out op by op is (the draws cannot judge this rule: they move a fused operation's operands but do not see its
+    sums over the batch): dJ/dx, dJ/dgamma, dJ/dbeta within a factor 2 of each other, median over the elements."""
+    fused = propagated_spread(*_graph(norm(True), dtype))
+    by_ops = propagated_spread(*_graph(norm(False), dtype))
+    assert fused is not None and by_ops is not None
+    for name, s, t in zip(("x", "gamma", "beta"), fused, by_ops, strict=True):
+        ratio = float((s / t).median())
+        assert 0.5 < ratio < 2, (name, ratio)
