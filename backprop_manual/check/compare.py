@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from backprop_manual.check.graph import ChainUsageError
-from backprop_manual.check.model import DRAWS, MARGIN, MULTIPLIER, rounding_bound
+from backprop_manual.check.model import DRAWS, MARGIN, MULTIPLIER, bound_of
 from backprop_manual.check.tolerances import tolerances
 
 GREEK = {"sigma": "σ", "y_hat": "ŷ"}
@@ -237,15 +237,17 @@ def compare_tensor(
                    0.0, "rounding", math.inf, ())  # fmt: skip
     m64 = m.to(device=a.device, dtype=torch.float64).reshape(-1)
     a64 = a.to(torch.float64).reshape(-1)
-    u = rounding_bound(a).reshape(-1)
+    magnitude = a64.abs()
+    u = bound_of(magnitude.clone(), a.dtype)  # rounding_bound(a)
     if status == "ok" and a.numel() and torch.equal(m64, a64) and bool(torch.isfinite(a64).all()):
         return _identical(name, a64, a.shape, u)  # the common case, at a fraction of the cost
-    diff = (m64 - a64).abs()
-    bad = ~(diff <= MULTIPLIER * u)  # NaN is never within
-    measured = propagated = torch.zeros_like(bad)
+    diff = torch.sub(m64, a64).abs_()
+    finite = math.isfinite(float(diff.max()))  # NaN or inf on either side makes the difference NaN or inf
+    measured = propagated = None
     # Measured wherever an element is past a quarter of its allowance on the rounding bound alone (measuring can
     # only raise u), so that nothing passes by a hair on a bound that was not measured
-    if status == "ok" and measure is not None and bool((diff > MARGIN * u).any()) and bool(torch.isfinite(diff).all()):
+    if status == "ok" and measure is not None and finite and bool((diff > MARGIN * u).any()):
+        measured = torch.zeros(diff.shape, dtype=torch.bool, device=diff.device)
         got = measure()
         for tier in [got] if isinstance(got, torch.Tensor) else got:  # each tier at least the one before it
             kind, s = tier if isinstance(tier, tuple) else ("measured", tier)
@@ -260,44 +262,59 @@ def compare_tensor(
             u = torch.maximum(u, s)
             if not bool((diff > MARGIN * u).any()):
                 break  # within a quarter everywhere: a further tier could only raise u, the verdict stands
+    # |diff| / u per element: its largest is the element nearest to its allowance (u > 0: the bound's floor)
+    ratio = diff / u
+    least = int(torch.argmax(ratio)) if diff.numel() else 0
+    worst = float(ratio[least]) if diff.numel() else 0.0
+    if finite and worst < 0.999 * MULTIPLIER:  # clear of the allowance everywhere: nothing fails
+        mismatched, bad = 0, None
+    else:  # the exact comparison, where it can decide (NaN is never within)
         bad = ~(diff <= MULTIPLIER * u)
-    allowed = MULTIPLIER * u
+        mismatched = int(bad.sum())
     rtol, atol = tolerances(a.dtype)
-    close_ok = bool((diff <= atol + rtol * a64.abs()).all())
-    mismatched = int(bad.sum())
-    rel = torch.where(diff == 0, 0.0, diff / a64.abs())  # 0/0 is agreement; x/0 an infinite relative error
-    headroom = torch.where(diff == 0, math.inf, allowed / diff)
+    close_ok = bool((diff <= atol + rtol * magnitude).all())
+    if finite:
+        rel = torch.nan_to_num_(diff / magnitude, nan=0.0, posinf=math.inf)  # 0/0 is agreement; x/0 infinite
+    else:
+        rel = torch.where(diff == 0, 0.0, diff / magnitude)
     # `at`: the first element out of the allowance; else the one nearest to it (the largest |diff| / allowed), so
     # that the row's |diff|, allowed, u, rule and ratio are one element's; where every difference is 0, the least
     # allowance
-    least = int(torch.argmin(headroom)) if diff.numel() else 0
     if mismatched:
         at = int(bad.nonzero()[0])
-    elif diff.numel() and float(headroom[least]) < math.inf:
+    elif diff.numel() and worst > 0:
         at = least
     else:
-        at = int(torch.argmax(diff - allowed)) if diff.numel() else 0
-    finite = torch.isfinite(diff)  # NaN or inf on either side makes the difference NaN or inf
+        at = int(torch.argmin(u)) if diff.numel() else 0
     rule = "rounding"
-    if diff.numel() and bool(measured[at]):
+    if measured is not None and diff.numel() and bool(measured[at]):
         rule = "measured"
-    elif diff.numel() and bool(propagated[at]):
+    elif propagated is not None and diff.numel() and bool(propagated[at]):
         rule = "propagated"
-    if status == "ok" and not bool(finite.all()):
-        at = int((~finite).nonzero()[0])
+    allowed_at = MULTIPLIER * float(u[at]) if diff.numel() else 0.0
+    if status == "ok" and not finite:
+        at = int((~torch.isfinite(diff)).nonzero()[0])
         sides = [s for s, t in (("manual", m64), ("autograd", a64)) if not math.isfinite(float(t[at]))]
+        allowed_at = MULTIPLIER * float(u[at])
         status = "not finite"
         problem = f"{' and '.join(sides)} {'is' if len(sides) == 1 else 'are'} not finite there (NaN or inf)"
     elif status == "ok" and mismatched:
         status = "MISMATCH"
         problem = (
-            f"|manual - autograd| {float(diff[at]):.3g} > allowed {float(allowed[at]):.3g} = {MULTIPLIER:g} u, "
+            f"|manual - autograd| {float(diff[at]):.3g} > allowed {allowed_at:.3g} = {MULTIPLIER:g} u, "
             f"u = {float(u[at]):.3g}: {describe_rule(rule)}"
         )
     # `at` (the first failing, else the least headroom, chunk by chunk the same rule), and each extreme below:
-    # argmax and argmin return the first extreme, as max and min do, and a NaN where there is one
-    extremes = [int(torch.argmax(diff)), int(torch.argmax(rel)), least] if diff.numel() else []
+    # argmax returns the first extreme, as max does, and a NaN where there is one
+    largest = int(torch.argmax(diff)) if diff.numel() else 0
+    relative = int(torch.argmax(rel)) if diff.numel() else 0
+    extremes = [largest, relative, least] if diff.numel() else []
     deciding = tuple(sorted({at, *extremes})) if diff.numel() else ()
+    headroom = math.inf
+    if diff.numel() and not finite:  # NaN where any difference is NaN, 0 where one is infinite
+        headroom = float(torch.where(diff == 0, math.inf, MULTIPLIER * u / diff).min())
+    elif diff.numel() and worst > 0:
+        headroom = MULTIPLIER * float(u[least]) / float(diff[least])
     return Row(
         name=name,
         label=label(name),
@@ -308,14 +325,14 @@ def compare_tensor(
         index=unravel(at, a.shape),
         manual=float(m64[at]),
         autograd=float(a64[at]),
-        allowance=float(allowed[at]),
-        abs_diff=float(diff.max()),
-        rel_diff=float(rel.max()),
+        allowance=allowed_at,
+        abs_diff=float(diff[largest]) if diff.numel() else 0.0,
+        rel_diff=float(rel[relative]) if diff.numel() else 0.0,
         mismatched=mismatched,
         numel=diff.numel(),
         close=close_ok,
         uncertainty=float(u[at]),
         rule=rule,
-        headroom=float(headroom.min()),
+        headroom=headroom,
         deciding=deciding,
     )

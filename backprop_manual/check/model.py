@@ -64,8 +64,13 @@ def eps(dtype: torch.dtype) -> float:
 def rounding_bound(autograd: torch.Tensor) -> torch.Tensor:
     """max(½·ε·|a_i|, ε·smallest normal) in float64: the rounding of autograd's own result (half an ULP; below the
     normal range, one ULP of the subnormals), the least it can be uncertain."""
-    info = torch.finfo(autograd.dtype)
-    return (0.5 * info.eps * autograd.detach().to(torch.float64).abs()).clamp(min=info.eps * info.smallest_normal)
+    return bound_of(autograd.detach().to(torch.float64).abs(), autograd.dtype)
+
+
+def bound_of(magnitude: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """rounding_bound from |a_i| (float64, a new tensor or one the caller gives up), for a gradient of `dtype`."""
+    info = torch.finfo(dtype)
+    return (magnitude * (0.5 * info.eps)).clamp_(min=info.eps * info.smallest_normal)
 
 
 def _reduction(name: str, args) -> tuple[int, int] | None:

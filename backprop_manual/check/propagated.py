@@ -57,6 +57,7 @@ class PropagatedRounding(TorchDispatchMode):
         super().__init__()
         self.eps = torch.finfo(dtype).eps
         self.var = WeakIdKeyDictionary()  # result -> its V; a tensor not in it is exact (V = 0)
+        self.own = WeakIdKeyDictionary()  # operand -> (its version, its own rounding): computed once per write
         self.failed: str | None = None  # the first operation without a rule
 
     def variance(self, t: torch.Tensor) -> torch.Tensor | None:
@@ -67,12 +68,18 @@ class PropagatedRounding(TorchDispatchMode):
         (ε_x · the smallest normal) where x is not 0, as RandomRounding moves it."""
         if not (isinstance(x, torch.Tensor) and x.is_floating_point()):
             return 0.0
-        info = torch.finfo(x.dtype)
-        ratio = (info.eps / self.eps) ** 2
-        if info.bits > 16:
-            return ratio * _sq(x)
-        wide = _wide(x).abs()
-        return ratio * torch.where(wide == 0, 0.0, wide.clamp(min=info.smallest_normal)) ** 2
+        version, own = self.own.get(x, (None, None))
+        if version != x._version:  # once per tensor (and write): a saved value is an operand of several operations
+            info = torch.finfo(x.dtype)
+            if info.bits > 16:
+                own = _sq(x)
+            else:
+                wide = _wide(x).abs()
+                own = torch.where(wide == 0, 0.0, wide.clamp(min=info.smallest_normal)) ** 2
+            ratio = (info.eps / self.eps) ** 2
+            own = own if ratio == 1 else ratio * own
+            self.own[x] = (x._version, own)
+        return own
 
     def _w(self, x, k: float = 1.0) -> torch.Tensor | float:
         """W(x) = V(x) + k · (rounding of x): what operand x brings."""
