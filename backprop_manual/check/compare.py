@@ -3,7 +3,8 @@
 values, element by element (i), by the error model of check/model.py, one rule for every dtype:
     ok_i = |manual_i - autograd_i| <= allowed_i = MULTIPLIER · u_i
     u_i  = ½·ε·|autograd_i| (the rounding of autograd's result), and where that fails, autograd's own rounding
-           measured at the point (`measure`: Monte Carlo arithmetic on its backward), whichever is larger
+           at the point (`measure`, tier by tier: an estimate propagated through its backward, which only settles
+           agreement, then Monte Carlo arithmetic on its backward), whichever is larger
 NaN or inf on either side is never ok. `close` records, for information, whether torch.testing.assert_close's
 default tolerance alone would pass the row; it decides nothing.
 """
@@ -238,7 +239,7 @@ def compare_tensor(
     m64 = m.to(device=a.device, dtype=torch.float64).reshape(-1)
     a64 = a.to(torch.float64).reshape(-1)
     magnitude = a64.abs()
-    u = bound_of(magnitude.clone(), a.dtype)  # rounding_bound(a)
+    u = bound_of(magnitude, a.dtype)  # rounding_bound(a): a new tensor, |a| stays
     if status == "ok" and a.numel() and torch.equal(m64, a64) and bool(torch.isfinite(a64).all()):
         return _identical(name, a64, a.shape, u)  # the common case, at a fraction of the cost
     diff = torch.sub(m64, a64).abs_()

@@ -2,7 +2,8 @@
 
     u_i       = max(½·ε·|a_i|, ε·tiny, s_i)  autograd's uncertainty at element i
     ½·ε·|a_i|, ε·tiny                         the rounding of its own result (tiny: the smallest normal): free
-    s_i       = max_k |a_i^(k) − a_i|        measured where the bound is not enough: Monte Carlo arithmetic
+    s_i       = max_k |a_i^(k) − a_i|        measured where the bound is not enough: Monte Carlo arithmetic (after
+                                             check/propagated.py's estimate of it, which only settles agreement)
     allowed_i = MULTIPLIER · u_i
 ε = torch.finfo(dtype).eps of the dtype autograd computed a_i in (bfloat16 2^-7, float16 2^-10, float32 2^-23,
 float64 2^-52). a^(k), k = 1..DRAWS: autograd's backward run again from the same forward, with every floating-point
@@ -68,7 +69,7 @@ def rounding_bound(autograd: torch.Tensor) -> torch.Tensor:
 
 
 def bound_of(magnitude: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """rounding_bound from |a_i| (float64, a new tensor or one the caller gives up), for a gradient of `dtype`."""
+    """rounding_bound from |a_i| (float64; returned in a new tensor), for a gradient of `dtype`."""
     info = torch.finfo(dtype)
     return (magnitude * (0.5 * info.eps)).clamp_(min=info.eps * info.smallest_normal)
 
