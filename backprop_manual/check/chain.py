@@ -241,6 +241,7 @@ def verify_chain(
     escalate: bool = True,
     forward_rounding: bool = False,
     check_inputs: Iterable[str] = (),
+    mathematics: bool = True,
 ) -> ChainReport:
     """backward(forward(...)) against autograd on `oracle or forward`, every gradient, in chain order.
 
@@ -266,6 +267,9 @@ def verify_chain(
         to `backward` (a sharded forward on other processes, another order of summation: verify_distributed);
         that forward's rounding is then not common to both sides, and autograd's uncertainty is measured on the
         forward and its backward together (check/model.py, forward_and_backward_spread).
+    mathematics: False leaves out the float64 re-run below float64 (every row judged in the run's dtypes only), for a
+        caller that checks the mathematics itself on its own inputs upcast (verify_function: fn's gradients are
+        computed once, in the run's dtype, so a re-run here could only say they did not follow to float64).
     Every dtype autograd supports: float64, float32, bfloat16, float16 (see the module's docstring), on any device.
     Returns the ChainReport (.ok, .first_divergence, .message(), .assert_ok()); raises ChainUsageError when the
     forward, the backward or the arguments break this contract (the message says what and where).
@@ -334,6 +338,7 @@ def verify_chain(
     precise = all(r.dtype == torch.float64 for r in ora.gradients.values())
     if (
         escalate
+        and mathematics
         and not precise
         and (any(_lower(r.dtype) for r in ora.gradients.values()) or any(not r.ok for r in rows))
     ):

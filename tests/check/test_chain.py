@@ -411,3 +411,6 @@ def test_a_slip_seen_only_in_float64_is_witnessed_in_float64():
         forward, lambda fwd, w, x: backward(fwd, w, x, slip=0.0), {"w": w.bfloat16()}, {"x": x.bfloat16()}
     )
     assert right.ok, right.message()
+    # mathematics=False: the rows judged in bfloat16 only (for a caller that checks the mathematics itself)
+    alone = verify_chain(forward, backward, {"w": w.bfloat16()}, {"x": x.bfloat16()}, mathematics=False)
+    assert alone.ok and not any("float64" in n for n in alone.notes), alone.message()
