@@ -150,16 +150,11 @@ class PropagatedRounding(TorchDispatchMode):
             summed = func(self._w(a, k), *args[1:], **kwargs)
             return (summed / k if name == "mean" else summed) + y
         if name in ("mm", "bmm", "mv", "dot"):
-            k, big = a.shape[-1], int(b.numel() > a.numel())
-            wa, wb = self._w(a, k if big == 0 else 1), self._w(b, k if big == 1 else 1)
-            return func(_full(wa, a), _sq(b)) + func(_sq(a), _full(wb, b)) + y
+            return self._product(func, a, b) + y
         if name == "addmm":
             c, m1, m2 = args[:3]
             beta, alpha = kwargs.get("beta", 1), kwargs.get("alpha", 1)
-            k, big = m1.shape[-1], int(m2.numel() > m1.numel())
-            w1, w2 = self._w(m1, k if big == 0 else 1), self._w(m2, k if big == 1 else 1)
-            product = torch.mm(_full(w1, m1), _sq(m2)) + torch.mm(_sq(m1), _full(w2, m2))
-            return _sq(beta) * self._w(c) + _sq(alpha) * product + y
+            return _sq(beta) * self._w(c) + _sq(alpha) * self._product(torch.mm, m1, m2) + y
         if name == "masked_fill":
             return _full(self._w(a), a).masked_fill(args[1], 0.0) + y
         if name == "where":
@@ -231,6 +226,23 @@ class PropagatedRounding(TorchDispatchMode):
             dims = (0, *range(2, x.ndim))
             return self._norm(out, g, x, mean.reshape(per_channel), invstd.reshape(per_channel), weight, dims, dims)
         raise _NoRule
+
+    def _product(self, func, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """V of a matrix product func(a, b) (before its result's own rounding): func(W_a, b²) + func(a², W_b), the
+        operand with more elements (the one a batched draw varies, as RandomRounding) rounded by ε√K. Where an
+        operand carries no V and is in the gradients' dtype (a value the forward saved: W = k·x²), the two products
+        are one: func(W_a + k_b·a², b²) (or the mirror), as the product is linear in each operand."""
+        k, big = a.shape[-1], int(b.numel() > a.numel())
+        k_a, k_b = (k, 1) if big == 0 else (1, k)
+        if self.var.get(b) is None and self._plain(b):
+            return func(_full(self._w(a, k_a), a) + k_b * _sq(a), _sq(b))
+        if self.var.get(a) is None and self._plain(a):
+            return func(_sq(a), _full(self._w(b, k_b), b) + k_a * _sq(b))
+        return func(_full(self._w(a, k_a), a), _sq(b)) + func(_sq(a), _full(self._w(b, k_b), b))
+
+    def _plain(self, x: torch.Tensor) -> bool:
+        """x's own rounding is x² in units of ε² (the gradients' dtype, wider than 16 bits: no subnormal floor)."""
+        return x.dtype.is_floating_point and torch.finfo(x.dtype).eps == self.eps and torch.finfo(x.dtype).bits > 16
 
     def _norm(self, out, g, x, mean, istd, weight, stat: tuple, across: tuple) -> tuple:
         """V of a normalisation's (dJ/dx, dJ/dweight, dJ/dbias), x̂ = (x - mean) · istd over the dimensions `stat`
