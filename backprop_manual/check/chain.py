@@ -25,7 +25,7 @@ from backprop_manual.check.compare import (
     LESS_ACCURATE,
     Row,
     all_agree,
-    compare_tensor,
+    compare_rows,
     dtype_name,
     label,
     lesson_chain,
@@ -319,12 +319,13 @@ def verify_chain(
     spread = _Spread(ora, per_sample, lambda f, p, i: backward(f, **p, **i), fwd, detached, inputs, got)
     if forward_rounding or oracle is not None:  # with an oracle, the backward's values are the forward's own
         spread.forward = oracle or forward
-    rows = [
-        compare_tensor(
-            name, got.get(name), ora.gradients[name], measure=spread.measure(name, params) if escalate else None
-        )
-        for name in order
-    ]
+    rows = compare_rows(  # compare_tensor for each name, the rows that agree in one flat pass over all of them
+        order,
+        got,
+        ora.gradients,
+        lambda name: spread.measure(name, params) if escalate else None,
+        spread.estimate if escalate else None,
+    )
     if not lesson_chain(order):  # the lesson's delta_J_delta_z is the neuron's; any other chain keeps its own names
         rows = [replace(r, label=label(r.name, lesson=False)) for r in rows]
     dtype = ora.loss.dtype
@@ -422,6 +423,10 @@ class _Spread:
         names = [*ora.intermediates, *(ora.inputs if self.per_sample else ora.leaves)]  # not vmap's
         targets = [ora.intermediates[k] if k in ora.intermediates else ora.leaves[k] for k in names]
         return names, targets, ora.loss.sum() if self.per_sample else ora.loss
+
+    def estimate(self) -> dict[str, torch.Tensor]:
+        """The first tier's estimate per name, for compare_rows: computed once, shared with the tiers."""
+        return self._propagated()
 
     def _propagated(self) -> dict[str, torch.Tensor]:
         """The first tier's estimate per name (check/propagated.py); none where the backward has an operation it has

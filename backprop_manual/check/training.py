@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 import torch
 
 from backprop_manual.check.chain import _lower, _Spread, _upcast, checked_inputs, verify_chain
-from backprop_manual.check.compare import compare_tensor, counted, tensor_or_usage_error
+from backprop_manual.check.compare import compare_rows, counted, tensor_or_usage_error
 from backprop_manual.check.graph import LOSS, ChainUsageError
 from backprop_manual.check.model import MULTIPLIER, rounding_bound
 from backprop_manual.check.oracle import autograd_oracle, call_forward
@@ -200,10 +200,10 @@ def _agrees(ora, shaped, fwd, now, batch, got, judged) -> bool:
     """Every judged gradient within its allowance: on the rounding bound alone first (measuring can only widen an
     allowance, u = max(bound, spread), so a step whose every element is within it on the bound passes measured too),
     and only where that fails, with the rounding measured on this step's graph (Monte Carlo arithmetic)."""
-    if all(compare_tensor(k, got[k], ora.gradients[k]).ok for k in judged):
+    if all(r.ok for r in compare_rows(judged, got, ora.gradients, lambda k: None)):
         return True
     spread = _Spread(ora, False, lambda f, p, i: shaped(f, **p, **i), fwd, now, batch, got)
-    return all(compare_tensor(k, got[k], ora.gradients[k], measure=spread.measure(k, {})).ok for k in judged)
+    return all(r.ok for r in compare_rows(judged, got, ora.gradients, lambda k: spread.measure(k, {}), spread.estimate))
 
 
 def _agrees_in_float64(summed, shaped, now, batch, checked) -> bool:
