@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+from torch.nn.utils.rnn import pad_sequence
 
 from backprop_manual.check.graph import ChainUsageError
 from backprop_manual.check.model import DRAWS, MARGIN, MULTIPLIER, bound_of
@@ -340,10 +341,11 @@ def compare_tensor(
 
 
 # A row of at most this many elements is compared in the flat pass: there the ~45 operations a row would cost are
-# the time (each ~5-10 µs on small tensors); a larger row is its own pass over memory, and segment-wise reductions
-# (scatter_reduce) over millions of elements are slower than a row's own (LayerNorm -> Linear -> GELU's rows of
-# 262,144 elements: 0.4 s flat against 45 ms row by row)
-FLAT_ELEMENTS = 1 << 14
+# the time (each ~5-10 µs on small tensors); a larger row is its own pass over memory, where the flat pass's ~25
+# passes cost more than a row's own (and a bit-for-bit row's 7). Measured side by side (verify_chain, one thread):
+# the elementwise chain of 64 names of 100 elements 12.4 ms row by row, 8 ms flat; of 16 names of 10^4 elements
+# 5.8 ms row by row, 20 ms flat; the batch-norm MLP (26 rows of 1 to 2,048) 24 ms and 21 ms
+FLAT_ELEMENTS = 1 << 11
 
 
 def compare_rows(
@@ -356,15 +358,18 @@ def compare_rows(
     """compare_tensor for each name, the same Rows, with the small rows that agree in one flat pass over all of them.
 
     The rows of at most FLAT_ELEMENTS elements whose manual side is a tensor of autograd's shape, dtype and device
-    (all of one dtype and device) are compared at once: both sides in one float64 vector each, |diff| / u once, each
-    row's extremes by a segment-wise maximum. A row is settled there when it is bit for bit autograd's, or within
-    MARGIN · u on the rounding bound alone, or, where `measure(name)` is not None, within MARGIN · u with
-    u = max(bound, estimate()[name]) (the first tier, check/propagated.py); every other row, and every row that is not
-    finite, goes to compare_tensor with `measure(name)`, as before. On many small rows the flat pass is a few dozen
-    operations instead of ~45 a row."""
+    (all of one dtype and device) are compared at once: both sides in one float64 matrix each, a row per name
+    (padded, at most 4 times their elements), |diff| / u once, each row's extremes by one argmax. A row is settled
+    there when it is bit for bit autograd's, or within MARGIN · u on the rounding bound alone, or, where
+    `measure(name)` is not None, within MARGIN · u with u = max(bound, estimate()[name]) (the first tier,
+    check/propagated.py); every other row, and every row that is not finite, goes to compare_tensor with
+    `measure(name)`, as before. On many small rows the flat pass is a few dozen operations instead of ~45 a row."""
     flat = [n for n in names if _flat(manual.get(n), autograd[n]) and autograd[n].numel() <= FLAT_ELEMENTS]
     kinds = {(autograd[n].dtype, autograd[n].device) for n in flat}
-    settled = _settled(flat, manual, autograd, measure, estimate) if len(flat) > 1 and len(kinds) == 1 else {}
+    sizes = [autograd[n].numel() for n in flat]
+    padded = len(flat) * max(sizes, default=0) <= 4 * sum(sizes) + 4096  # the matrices' padding within bounds
+    one_pass = len(flat) > 1 and len(kinds) == 1 and padded
+    settled = _settled(flat, manual, autograd, measure, estimate) if one_pass else {}
     return [
         settled[n] if n in settled else compare_tensor(n, manual.get(n), autograd[n], measure=measure(n)) for n in names
     ]
@@ -381,39 +386,28 @@ def _flat(m, a: torch.Tensor) -> bool:
     )
 
 
-def _segment_first(values: torch.Tensor, segment: torch.Tensor, rows: int, largest: bool) -> torch.Tensor:
-    """Per segment, the flat position of its first largest (or smallest) value, as argmax (argmin) within it."""
-    extreme = torch.full((rows,), -math.inf if largest else math.inf, dtype=values.dtype, device=values.device)
-    extreme.scatter_reduce_(0, segment, values, "amax" if largest else "amin")
-    position = torch.arange(values.numel(), device=values.device)
-    candidate = torch.where(values == extreme[segment], position, values.numel())
-    first = torch.full((rows,), values.numel(), dtype=position.dtype, device=values.device)
-    return first.scatter_reduce_(0, segment, candidate, "amin")
+def _padded(tensors: list[torch.Tensor], value: float = 0.0) -> torch.Tensor:
+    """The tensors flattened, one row each of a [rows, longest] float64 matrix, padded with `value`."""
+    rows = pad_sequence([t.detach().reshape(-1) for t in tensors], batch_first=True, padding_value=value)
+    return rows.to(torch.float64)
 
 
 def _settled(flat, manual, autograd, measure, estimate) -> dict[str, Row]:
-    """The Rows of `flat` that one pass settles (compare_rows), by name; the others are left out."""
+    """The Rows of `flat` that one pass settles (compare_rows), by name; the others are left out. Each row of the
+    pass is a row of [rows, longest] matrices (padded with 0: |diff| 0 there, never a row's first largest unless the
+    whole row is 0, which is the bit-for-bit case; u there is +inf), so that each row's extremes are one argmax."""
     a0 = autograd[flat[0]]
-    sizes = [autograd[n].numel() for n in flat]
-    a64 = torch.cat([autograd[n].detach().reshape(-1) for n in flat]).to(torch.float64)
-    m64 = torch.cat([manual[n].detach().reshape(-1) for n in flat]).to(torch.float64)
-    segment = torch.repeat_interleave(torch.arange(len(flat), device=a0.device), torch.tensor(sizes, device=a0.device))
-    starts = [0]
-    for size in sizes[:-1]:
-        starts.append(starts[-1] + size)
-    magnitude = a64.abs()
-    u = bound_of(magnitude, a0.dtype)
-    diff = torch.sub(m64, a64).abs_()
     rows = len(flat)
-    zeros = torch.zeros(rows, dtype=torch.float64, device=a0.device)
-    ratio = diff / u  # NaN or inf where either side is not finite: such a row goes to compare_tensor
-
-    def anywhere(over: torch.Tensor) -> list[bool]:
-        return (zeros.clone().scatter_reduce_(0, segment, over.double(), "amax", include_self=False) > 0).tolist()
-
-    finite = [not x for x in anywhere(~torch.isfinite(ratio))]
+    lengths = torch.tensor([autograd[n].numel() for n in flat], device=a0.device)
+    a64 = _padded([autograd[n] for n in flat])
+    m64 = _padded([manual[n] for n in flat])
+    padding = torch.arange(a64.shape[1], device=a0.device) >= lengths[:, None]
+    magnitude = a64.abs()
+    u = bound_of(magnitude, a0.dtype).masked_fill_(padding, math.inf)
+    diff = torch.sub(m64, a64).abs_()
+    finite = torch.isfinite(diff).all(1).tolist()
     # as compare_tensor decides it: |diff| > MARGIN · u anywhere in the row, multiplied (exact), not divided
-    within = [f and not over for f, over in zip(finite, anywhere(diff > MARGIN * u), strict=True)]
+    within = [f and not over for f, over in zip(finite, (diff > MARGIN * u).any(1).tolist(), strict=True)]
     propagated = None
     if not all(within) and estimate is not None:
         asked = [i for i, n in enumerate(flat) if finite[i] and not within[i] and measure(n) is not None]
@@ -422,67 +416,56 @@ def _settled(flat, manual, autograd, measure, estimate) -> dict[str, Row]:
         if asked:
             s = torch.zeros_like(u)
             for i in asked:
-                s[starts[i] : starts[i] + sizes[i]] = found[flat[i]].to(u).reshape(-1)
+                s[i, : autograd[flat[i]].numel()] = found[flat[i]].to(s).reshape(-1)
             wider = torch.maximum(u, s)
-            past = anywhere(diff > MARGIN * wider)
+            past = (diff > MARGIN * wider).any(1).tolist()
             take = [i for i in asked if not past[i]]
             if take:
-                use = torch.zeros(rows, dtype=torch.bool, device=a0.device)
-                use[take] = True
-                chosen = use[segment]
+                chosen = torch.zeros(rows, 1, dtype=torch.bool, device=a0.device)
+                chosen[take] = True
                 propagated = chosen & (s > u)
                 u = torch.where(chosen, wider, u)
-                ratio = diff / u
                 for i in take:
                     within[i] = True
     keep = [i for i in range(rows) if within[i]]
     if not keep:
         return {}
     rtol, atol = tolerances(a0.dtype)
-    rel = torch.nan_to_num_(diff / magnitude, nan=0.0, posinf=math.inf)
-    close = (zeros.clone().scatter_reduce_(0, segment, (diff <= atol + rtol * magnitude).double(), "amin",
-                                           include_self=False) > 0).tolist()  # fmt: skip
-    least = _segment_first(ratio, segment, rows, largest=True)
-    largest = _segment_first(diff, segment, rows, largest=True)
-    relative = _segment_first(rel, segment, rows, largest=True)
-    smallest_u = _segment_first(u, segment, rows, largest=False)
-    # [4, rows]; a row with a NaN finds no extreme (N): it is not kept, and its position is only clamped in range
-    positions = torch.stack([least, largest, relative, smallest_u]).clamp_(max=diff.numel() - 1)
-    values = torch.stack([m64, a64, u, diff, rel, ratio]).index_select(1, positions.reshape(-1))
-    values = values.reshape(6, 4, rows).tolist()
+    ratio = diff / u  # 0 in the padding (u = +inf there)
+    rel = torch.nan_to_num_(diff / magnitude, nan=0.0, posinf=math.inf)  # 0/0 is agreement: 0 in the padding too
+    close = (diff <= atol + rtol * magnitude).all(1).tolist()
+    positions = torch.stack([ratio.argmax(1), diff.argmax(1), rel.argmax(1), u.argmin(1)], 1)  # [rows, 4]
+    values = torch.stack([t.gather(1, positions) for t in (m64, a64, u, diff, rel)]).tolist()  # [5, rows, 4]
+    rules = propagated.gather(1, positions[:, :1]).reshape(-1).tolist() if propagated is not None else [False] * rows
     positions = positions.tolist()
-    rules = propagated[positions[0]].tolist() if propagated is not None else [False] * rows
     out = {}
     for i in keep:
-        name, a, start = flat[i], autograd[flat[i]], starts[i]
-        m_, a_, u_, d_, r_, q_ = (v[0][i] for v in values)  # at `least`
-        if values[3][1][i] == 0:  # every difference 0: bit for bit autograd's, `at` the least allowance
-            at, k = positions[3][i], 3
-            out[name] = _identical_row(name, a.shape, at - start, values[1][k][i], values[2][k][i], a.numel())
+        name, a = flat[i], autograd[flat[i]]
+        least, largest, relative, smallest_u = positions[i]
+        m_, a_, u_, d_, _ = (v[i][0] for v in values)  # at `least`
+        if values[3][i][1] == 0:  # every difference 0: bit for bit autograd's, `at` the least allowance
+            out[name] = _identical_row(name, a.shape, smallest_u, values[1][i][3], values[2][i][3], a.numel())
             continue
-        at = positions[0][i]
-        allowed = MULTIPLIER * u_
-        deciding = tuple(sorted({positions[0][i] - start, positions[1][i] - start, positions[2][i] - start}))
         out[name] = Row(
             name=name,
             label=label(name),
             symbol=symbol(name),
             status="ok",
             problem="",
-            at=at - start,
-            index=unravel(at - start, a.shape),
+            at=least,
+            index=unravel(least, a.shape),
             manual=m_,
             autograd=a_,
-            allowance=allowed,
-            abs_diff=values[3][1][i],
-            rel_diff=values[4][2][i],
+            allowance=MULTIPLIER * u_,
+            abs_diff=values[3][i][1],
+            rel_diff=values[4][i][2],
             mismatched=0,
             numel=a.numel(),
             close=close[i],
             uncertainty=u_,
             rule="propagated" if rules[i] else "rounding",
             headroom=MULTIPLIER * u_ / d_,
-            deciding=deciding,
+            deciding=tuple(sorted({least, largest, relative})),
         )
     return out
 
