@@ -143,6 +143,13 @@ class PropagatedRounding(TorchDispatchMode):
             return self._w(a) / _sq(b) + self._w(b) * _sq(quotient) + y
         if name in ("neg", "clone", "_to_copy", "contiguous"):
             return self._w(a) + y
+        if name in ("cat", "stack"):  # the operands' elements placed side by side
+            parts = [_full(self._w(t), t) for t in a]
+            return func(parts, *args[1:], **kwargs) + y
+        if name in ("select_backward", "slice_backward", "index_select", "gather"):  # elements placed or picked
+            return func(_full(self._w(a), a), *args[1:], **kwargs) + y
+        if name in _UNARY and isinstance(a, torch.Tensor) and len(args) == 1:
+            return self._w(a) * _UNARY[name](_wide(a), _wide(out)) ** 2 + y
         if name == "pow" and isinstance(a, torch.Tensor) and not isinstance(b, torch.Tensor):
             return self._w(a) * _sq(b * _wide(a) ** (b - 1)) + y
         if name in ("sum", "mean"):
@@ -171,6 +178,17 @@ class PropagatedRounding(TorchDispatchMode):
             g, s = args[:2]
             s2 = _wide(s)
             return self._w(g) * (s2 * (1 - s2)) ** 2 + self._w(s) * (_wide(g) * (1 - 2 * s2)) ** 2 + _sq(g) + y
+        if name == "log_sigmoid_backward":  # g · σ(-x), as logsigmoid'(x) = σ(-x)
+            g, x = args[:2]
+            s2 = torch.sigmoid(-_wide(x))
+            return self._w(g) * s2**2 + self._w(x) * (_wide(g) * s2 * (1 - s2)) ** 2 + _sq(g) + y
+        if name == "silu_backward":  # g · (σ(x) (1 + x (1 - σ(x))))
+            g, x = args[:2]
+            x2 = _wide(x)
+            s2 = torch.sigmoid(x2)
+            first = s2 * (1 + x2 * (1 - s2))
+            second = s2 * (1 - s2) * (2 + x2 * (1 - 2 * s2))
+            return self._w(g) * first**2 + self._w(x) * (_wide(g) * second) ** 2 + _sq(g) + y
         if name == "gelu_backward":
             g, x = args[:2]
             if kwargs.get("approximate", args[2] if len(args) > 2 else "none") != "none":
@@ -276,6 +294,24 @@ class PropagatedRounding(TorchDispatchMode):
             None if v_bias is None else v_bias.reshape(out[2].shape) + own[2],
         )
 
+
+# d out / d x of elementwise functions of one operand, from x and out (a backward pass meets them where a forward's
+# derivative is computed from its input: logsumexp's exp(x - lse), a norm's rsqrt)
+_UNARY = {
+    "exp": lambda x, out: out,
+    "log": lambda x, out: 1 / x,
+    "tanh": lambda x, out: 1 - out * out,
+    "sigmoid": lambda x, out: out * (1 - out),
+    "sqrt": lambda x, out: 0.5 / out,
+    "rsqrt": lambda x, out: -0.5 * out**3,
+    "reciprocal": lambda x, out: -out * out,
+    "sin": lambda x, out: torch.cos(x),
+    "cos": lambda x, out: -torch.sin(x),
+    "erf": lambda x, out: 2 / math.sqrt(math.pi) * torch.exp(-x * x),
+    "abs": lambda x, out: torch.sign(x),
+    "sgn": lambda x, out: torch.zeros_like(x),  # piecewise constant: its rounding is its result's own (+ ε²·y²)
+    "sign": lambda x, out: torch.zeros_like(x),
+}
 
 _CREATES = {"ones_like", "zeros_like", "empty_like", "new_zeros", "new_ones", "new_empty", "zeros", "ones", "empty",
             "full", "full_like", "new_full", "scalar_tensor", "lift_fresh"}  # fmt: skip
