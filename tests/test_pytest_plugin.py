@@ -20,6 +20,7 @@ def suite(pytester):
     return pytester
 
 
+@pytest.mark.heavy
 def test_the_outside_project_gets_the_options_from_the_installed_plugin(suite):
     # A fresh process in the temp dir, away from this repo's sys.path: only the installed entry point can load it.
     result = suite.runpytest_subprocess("--help")

@@ -388,6 +388,7 @@ def test_backprop_manual_debug_re_raises_for_developers(monkeypatch):
         main(["verify", "--device", "cpu", "--dtype", "float64", "--epochs", "1"])
 
 
+@pytest.mark.heavy
 def test_a_closed_pipe_ends_quietly_with_141(tmp_path):
     """`backprop-manual | head -1`: the reader leaves after one line; no BrokenPipeError traceback, exit 141
     (128 + SIGPIPE, as a shell reports `yes | head -1`), not 0: the run did not finish."""
@@ -408,6 +409,7 @@ def test_unknown_command(capsys):
     assert "invalid choice: 'verfiy'" in capsys.readouterr().err
 
 
+@pytest.mark.heavy
 def test_through_the_module_entry_point_no_traceback(tmp_path):
     path = write(tmp_path, HEADER + ROWS + "2,large,1\n")
     run = subprocess.run(

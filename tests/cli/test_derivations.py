@@ -476,6 +476,7 @@ def test_derivations_lists_the_shipped_ones_name_first(capsys):
         assert line.removeprefix(name).strip() == description
 
 
+@pytest.mark.heavy
 def test_the_console_script_lists_the_derivations():
     script = Path(sys.executable).parent / "backprop-manual"
     if not script.exists():

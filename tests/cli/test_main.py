@@ -31,6 +31,7 @@ def run_module(*args: str, **kwargs) -> subprocess.CompletedProcess:
     return run_python("-m", "backprop_manual", *args, **kwargs)
 
 
+@pytest.mark.heavy
 def test_module_entry_point_verifies_and_exits_0_with_no_bar_in_a_pipe():
     run = run_module("--device", "cpu", "--epochs", "1", capture_output=True, text=True)
     assert run.returncode == 0, run.stdout + run.stderr
@@ -149,6 +150,7 @@ def run_on_a_terminal(*args: str) -> tuple[int, str, str]:
     return run.returncode, run.stdout.decode(), b"".join(received).decode(errors="replace")
 
 
+@pytest.mark.heavy
 def test_progress_bar_on_a_terminal_and_the_results_on_stdout():
     returncode, out, terminal = run_on_a_terminal("-m", "backprop_manual", *ARGS)
     assert returncode == 0

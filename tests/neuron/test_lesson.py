@@ -1,5 +1,6 @@
 """The figures the lesson prints, reproduced by computation to its 4 decimals, and its loop's bug caught."""
 
+import pytest
 import torch
 
 from backprop_manual.neuron import gradients, lesson_loop
@@ -30,6 +31,7 @@ def test_first_sample_gradient_figures():
     assert tuple(map(printed, g)) == (-0.9990, -0.2497, -0.2500, -0.2497)
 
 
+@pytest.mark.heavy
 def test_lessons_loop_as_written_ends_where_the_lesson_says():
     X_tensor = CELL_DATA.X.reshape(-1, 1)  # the lesson's [569, 1] float64 column
     y_tensor = CELL_DATA.y.long()  # and its int64 target
@@ -39,6 +41,7 @@ def test_lessons_loop_as_written_ends_where_the_lesson_says():
     assert (result.w.dtype, result.w.shape) == (torch.float64, torch.Size([1]))
 
 
+@pytest.mark.heavy
 def test_correct_loop_ends_at_the_corrected_figures():
     result, _ = lesson_training(torch.float64, "cpu")  # gradient_descent, 20 epochs at eta 1e-4
     assert (printed(result.w), printed(result.b)) == (2.0479, -1.9754)

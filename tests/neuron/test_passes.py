@@ -67,6 +67,7 @@ PROPERTY = settings(
 )
 
 
+@pytest.mark.heavy
 @PROPERTY
 @given(data=st.data())
 def test_manual_and_autograd_agree_on_any_finite_input(dtype, data):

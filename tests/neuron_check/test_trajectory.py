@@ -19,6 +19,7 @@ CELL_DATA = shared.cell_data()  # float64 on the CPU
 F64 = torch.float64
 
 
+@pytest.mark.heavy
 def test_manual_loop_follows_nn_sgd_step_by_step(device, dtype):
     manual, reference = lesson_training(dtype, device)  # 20 epochs at eta 1e-4, each (dtype, device) once
     report = compare_trajectories(manual.trajectory, reference.trajectory)

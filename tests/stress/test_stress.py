@@ -137,6 +137,7 @@ SETTINGS = {  # three subprocesses (each imports torch: seconds), every capabili
 NEEDS = {"default": set(), "avx2": {"avx2", "fma"}, "avx512": {"avx512f", "avx512bw", "avx512vl", "avx512dq"}}
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("setting", list(SETTINGS))
 def test_float32_verdicts_do_not_depend_on_the_cpu(setting):
     asked = SETTINGS[setting]["ATEN_CPU_CAPABILITY"]
