@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 from backprop_manual._data import bundled
+from filelock import FileLock  # torch's own dependency
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA_SETS = sorted(p.name for p in (ROOT / "data").glob("*.csv"))
@@ -30,12 +31,18 @@ def test_no_module_finds_data_by_a_path_into_the_clone(module):
     assert not re.search(r"parents\[\d\]|\.parent\.parent|\"data\"\s*/", source), f"{module}: use _data.bundled(name)"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def wheel(tmp_path_factory) -> zipfile.ZipFile:
-    out = tmp_path_factory.mktemp("wheel")
-    # --no-build-isolation: this venv's setuptools, no index needed (the isolated build is .ci/run's)
-    cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(ROOT)]
-    subprocess.run(cmd, check=True, capture_output=True)
+    """The wheel, built once per run: under `pytest -n auto` the workers share it through a lock in their common
+    temporary directory (pytest-xdist's recipe), as two builds at once in one source tree collide in its build/
+    (pip wheel exited 1 in 3 of 4 runs here once the suite's tests were handed out one at a time)."""
+    shared = tmp_path_factory.getbasetemp().parent  # the run's, above each worker's own
+    out = shared / "wheel"
+    with FileLock(str(shared / "wheel.lock")):
+        if not list(out.glob("backprop_manual-*.whl")):
+            # --no-build-isolation: this venv's setuptools, no index needed (the isolated build is .ci/run's)
+            cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out)]
+            subprocess.run([*cmd, str(ROOT)], check=True, capture_output=True)
     (built,) = out.glob("backprop_manual-*.whl")
     return zipfile.ZipFile(built)
 
