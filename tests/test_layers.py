@@ -123,3 +123,30 @@ def test_the_checks_can_fail():
     assert cycle({"a": [(3, "b")], "b": []}) is None
     assert graph()[f"{ROOT}.cli.main"], "the graph sees no import of cli/main.py: the parsing is broken"
     assert any(t == f"{ROOT}.neuron.passes" for _, t in imports(f"{ROOT}.neuron.loop", module_level=True))
+
+
+def run_on_import(name: str) -> set[str]:
+    """The modules an import of `name` imports: module level, but not in a function nor under `if TYPE_CHECKING:`."""
+    found = set()
+
+    def visit(node: ast.AST) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+                continue
+            if isinstance(child, ast.If) and isinstance(child.test, ast.Name) and child.test.id == "TYPE_CHECKING":
+                continue
+            if isinstance(child, ast.Import | ast.ImportFrom):
+                found.update(imported(name, child))
+            visit(child)
+
+    visit(ast.parse(MODULES[name].read_text(encoding="utf-8")))
+    return found
+
+
+def test_pandas_is_imported_by_the_command_line_alone():
+    """pandas is imported where a file is read, not with the package: 0.5 s (python -X importtime) that
+    `import backprop_manual`, each test process and each subprocess of the suite would pay. Outside cli/, which reads
+    CSVs whenever it runs, no module imports it when it is imported."""
+    found = [name for name in MODULES if not within(name, f"{ROOT}.cli") and "pandas" in run_on_import(name)]
+    assert not found, found
+    assert "pandas" in run_on_import(f"{ROOT}.cli.columns"), "the check sees no import: the parsing is broken"

@@ -18,7 +18,6 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 
 from backprop_manual._data import bundled
@@ -30,6 +29,8 @@ LR = 0.5
 
 @lru_cache(maxsize=4)
 def _table(path: Path, target: str) -> tuple[np.ndarray, np.ndarray]:
+    import pandas as pd  # here, not at import: 0.5 s that `import backprop_manual` and every test process would pay
+
     df = pd.read_csv(path, index_col=0)  # the first column is the row index, as in data/cell_data.csv
     return df.drop(columns=target).to_numpy(), df[target].to_numpy()
 

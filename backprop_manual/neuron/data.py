@@ -12,13 +12,15 @@ import difflib
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
-import pandas as pd
 import torch
 
 from backprop_manual._data import bundled
+
+if TYPE_CHECKING:  # pandas is imported where a file is read, not with the package: 0.5 s (python -X importtime)
+    import pandas as pd  # that `import backprop_manual`, each test process and each subprocess would pay otherwise
 
 CHUNK_ROWS = 1 << 17  # 131,072 rows, ~25 MB of pandas text: bounded memory; a multiple of every SIMD width
 BLOCK_BYTES = 1 << 20  # count_lines reads this much at a time
@@ -100,6 +102,8 @@ def header(path: str | Path, feature: str, target: str, index_col: str | None = 
 
 def header_names(path: str | Path, feature: str, target: str, index_col: str | None) -> list[str]:
     """The header line's names, checked against the columns asked for (the file is known to be UTF-8 text)."""
+    import pandas as pd
+
     try:
         names = pd.read_csv(path, header=None, nrows=1, **READ).iloc[0].tolist()
     except pd.errors.EmptyDataError:
@@ -143,11 +147,13 @@ def missing_column(path: str | Path, option: str, name: str, names: list[str]) -
     return f"{path} has no column {name!r} ({option}){hint}; its columns are: {', '.join(map(repr, names))}"
 
 
-def numbers(raw: pd.Series, column: str, start: int, ids: list[int] | None, path: str | Path) -> np.ndarray:
+def numbers(raw: "pd.Series", column: str, start: int, ids: list[int] | None, path: str | Path) -> np.ndarray:
     """The column's values as float64; DataError at the first cell that is empty, not a number, NaN or inf.
 
     to_numeric says which cells are numbers, but rounds some of them 1 ULP off (+6.404227e-27, measured); the
     values come from float() of each text, correctly rounded, as pandas' C parser reads them on the fast path."""
+    import pandas as pd
+
     values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype="float64")
     bad = np.flatnonzero(~np.isfinite(values))
     if not bad.size:
@@ -188,6 +194,8 @@ def chunks(
     or TRUE/FALSE, which pandas would read as 1/0 if it were told float64), or where a value is not finite, is read
     again as text from there on, so that the message can quote the cell. Both paths give the same float64 values,
     bit for bit (tests/neuron/test_data.py)."""
+    import pandas as pd
+
     names = header(path, feature, target, index_col) if names is None else names
     index = index_column(names, index_col)
     wanted = [names.index(c) for c in (index, feature, target) if c is not None]  # by position: an empty name
@@ -245,6 +253,8 @@ def checked(columns: list[np.ndarray], indexed: bool, start: int) -> Chunk | Non
 
 def text_chunks(path, names, feature, target, index, index_col, chunk_rows, nrows, skip) -> Iterator[Chunk]:
     """The rows from position `skip` on, read as text and checked cell by cell: each problem's message quotes it."""
+    import pandas as pd
+
     start = 0
     with pd.read_csv(path, chunksize=chunk_rows, nrows=nrows, **READ) as reader:  # closed however it ends
         for df in reader:
@@ -270,7 +280,7 @@ def text_chunks(path, names, feature, target, index, index_col, chunk_rows, nrow
             start += len(df)
 
 
-def whole_numbers(raw: pd.Series, index_col: str | None, start: int, path: str | Path) -> np.ndarray:
+def whole_numbers(raw: "pd.Series", index_col: str | None, start: int, path: str | Path) -> np.ndarray:
     """The index column: whole numbers, the samples' ids in messages and tables."""
     column = "the first column (the sample index)" if index_col is None else f"column {index_col!r} (--index-col)"
     values = numbers(raw, column, start, None, path)  # ids None: this column is where they come from
