@@ -113,7 +113,8 @@ class ChainReport:
                 verdict += ", but J is not finite: nothing verified"
             if self.less_accurate:
                 verdict += f" ({len(self.less_accurate)} less accurate than autograd)"
-            return f"{verdict}, {self.where()}\n{notes}{self.table()}"
+            said = "".join(f"  {r.name}: {r.problem}\n" for r in self.rows if r.status == "ok" and r.problem)
+            return f"{verdict}, {self.where()}\n{said}{notes}{self.table()}"
         named = f"{first.label}, {first.symbol}" if first.label != first.name else first.symbol
         head = f"{first.name} ({named}) is the first gradient in chain order to diverge: {first.problem}" + (
             f"; {first.mismatched} / {first.numel} elements mismatched" if first.mismatched else ""
@@ -537,14 +538,28 @@ def _mathematics(rows, notes, forward, backward, params, inputs, got, ora, sprea
                 ora.gradients[r.name].dtype,
             )
         ):
+            dtype = dtype_name(ora.gradients[r.name].dtype)
             judged.append(
-                replace(r, status="ok", problem="as accurate as autograd where they differ (float64 says so)")
+                # ok is float64's verdict: the row shows float64's numbers, which agree with it (the run's own, past
+                # its allowance, would contradict "ok"), and says in words what the run's dtype saw
+                replace(
+                    r64,
+                    status="ok",
+                    problem=f"as accurate as autograd: in {dtype} |manual - autograd| {r.diff:.3g} > allowed "
+                    f"{r.allowance:.3g} at {r.index}, {r.mismatched} / {r.numel} elements, but manual is "
+                    + (
+                        "nearer float64's autograd than autograd is at every one of them"
+                        if times == 0
+                        else f"no farther from float64's autograd than autograd is there (×{times:.3g})"
+                    )
+                    + "; the numbers shown are float64's on the same values upcast",
+                )
                 if times <= 1
                 else replace(
                     r,
                     status=LESS_ACCURATE,
                     problem=f"less accurate than autograd (×{times:.3g}): right in float64 (ratio {r64.ratio:.2g}), "
-                    f"but in {dtype_name(ora.gradients[r.name].dtype)} {r.problem}",
+                    f"but in {dtype} {r.problem}",
                 )
             )
         elif r.status == "MISMATCH" and r64.ok:

@@ -414,3 +414,31 @@ def test_a_slip_seen_only_in_float64_is_witnessed_in_float64():
     # mathematics=False: the rows judged in bfloat16 only (for a caller that checks the mathematics itself)
     alone = verify_chain(forward, backward, {"w": w.bfloat16()}, {"x": x.bfloat16()}, mathematics=False)
     assert alone.ok and not any("float64" in n for n in alone.notes), alone.message()
+
+
+def test_a_row_that_float64_calls_as_accurate_shows_numbers_that_agree_with_ok():
+    """float16's autograd flushes S1·S2 = 1e-8 to 0 on its way to dJ/dw, 0 where the truth is 1e-4; a hand backward
+    that multiplies in float32 gets 1e-4: past float16's allowance (of autograd's 0), yet nearer float64's autograd.
+    The row is ok by float64's account, and every number it shows is float64's, where that was decided: a table row
+    of ratio 210 beside "ok" contradicted itself. What float16 saw is in its problem and in the message."""
+    big, s1, s2 = 1e4, 1e-4, 1e-4
+
+    def forward(w, x):
+        a = w * x * big
+        b = a * s1
+        return {"a": a, "b": b, "loss": (b * s2).sum()}
+
+    def backward(fwd, w, x):
+        d_b = torch.full_like(fwd["b"], s2)
+        wide = torch.promote_types(x.dtype, torch.float32)
+        return {"b": d_b, "a": d_b * s1, "w": (x.to(wide) * (big * s1 * s2)).to(w.dtype)}
+
+    report = verify_chain(forward, backward, {"w": torch.ones(4, dtype=torch.float16)}, {"x": torch.ones(4).half()})
+    assert report.ok, report.message()
+    (w,) = [r for r in report.rows if r.name == "w"]
+    assert float(report.autograd["w"][0]) == 0 and w.status == "ok"
+    assert w.problem.startswith("as accurate as autograd: in float16 |manual - autograd| 0.0001 > allowed"), w.problem
+    assert w.ratio <= 1 and w.ratio_at == pytest.approx(w.ratio) and w.diff <= w.allowance and not w.mismatched, w
+    assert f"  w: {w.problem}\n" in report.message()
+    line = report.table().splitlines()[[r.name for r in report.rows].index("w") + 1]
+    assert f"{w.ratio_at:.3g}" in line and "0/4" in line, line
