@@ -69,10 +69,10 @@ def rounding_bound(autograd: torch.Tensor) -> torch.Tensor:
     return bound_of(autograd.detach().to(torch.float64).abs(), autograd.dtype)
 
 
-def bound_of(magnitude: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """rounding_bound from |a_i| (float64; returned in a new tensor), for a gradient of `dtype`."""
+def bound_of(magnitude: torch.Tensor, dtype: torch.dtype, out: torch.Tensor | None = None) -> torch.Tensor:
+    """rounding_bound from |a_i| (float64; returned in a new tensor, or in `out`), for a gradient of `dtype`."""
     info = torch.finfo(dtype)
-    return (magnitude * (0.5 * info.eps)).clamp_(min=info.eps * info.smallest_normal)
+    return torch.mul(magnitude, 0.5 * info.eps, out=out).clamp_(min=info.eps * info.smallest_normal)
 
 
 def _reduction(name: str, args) -> tuple[int, int] | None:

@@ -330,7 +330,8 @@ def _full(w, like: torch.Tensor) -> torch.Tensor:
 
 
 def propagated_spread(loss: torch.Tensor, targets: list[torch.Tensor]) -> list[torch.Tensor] | None:
-    """s = CONFIDENCE · ε · √V per element (float64) of dJ/d(target) for each target, from one backward pass under
+    """s = CONFIDENCE · ε · √V per element (in V's dtype, float32 or float64: compared exactly with float64 bounds,
+    and no float64 copy made) of dJ/d(target) for each target, from one backward pass under
     PropagatedRounding (`loss` and `targets` in autograd's graph, kept: retain_graph); None where an operation of
     the backward has no rule (then the draws measure every name). A non-finite s is 0: that element is left to the
     draws. V is carried in float32 for float32 and the 16-bit dtypes, in units of ε²: below about 1e-19 a gradient's
@@ -348,8 +349,9 @@ def propagated_spread(loss: torch.Tensor, targets: list[torch.Tensor]) -> list[t
     for g in grads:
         v = mode.variance(g)
         if v is None:
-            spread.append(torch.zeros(g.shape, dtype=torch.float64, device=g.device))
+            spread.append(torch.zeros(g.shape, dtype=_wide(g).dtype, device=g.device))
             continue
-        s = torch.nan_to_num((v * scale**2).sqrt(), nan=0.0, posinf=0.0)  # V >= 0 by construction
-        spread.append(s.to(torch.float64).broadcast_to(g.shape))
+        # V >= 0 by construction; one new tensor of V's own shape (V may be shared by a view), finished in place
+        s = torch.mul(v, scale**2).sqrt_().nan_to_num_(nan=0.0, posinf=0.0)
+        spread.append(s.broadcast_to(g.shape))
     return spread
