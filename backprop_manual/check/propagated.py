@@ -21,6 +21,7 @@ dominates); two correct roundings of the same mathematics differ by up to about 
 at C = 3 that lies within MARGIN · u = 6σ, while an error of 16 u is 48σ (docs/precision.md has the measurements).
 """
 
+import functools
 import math
 
 import torch
@@ -87,7 +88,23 @@ class PropagatedRounding(TorchDispatchMode):
             return 0.0
         v = self.var.get(x)
         own = self._own(x)
-        return own * k if v is None else v + own * k
+        if v is None:
+            return own if k == 1 else own * k  # the cached own itself where k is 1: never written into
+        return v + own if k == 1 else torch.add(v, own, alpha=k)
+
+    def _wt(self, x, c=1.0, k: float = 1.0) -> list:
+        """W(x)·c as terms of _total, unsummed: [(V(x), c), (x's own rounding, c, k)], so that a rule adds each into
+        its result in place instead of first making W(x) a tensor of its own."""
+        if not (isinstance(x, torch.Tensor) and x.is_floating_point()):
+            return []
+        v = self.var.get(x)
+        return ([] if v is None else [(v, c)]) + [(self._own(x), c, k)]
+
+    def _square(self, t) -> torch.Tensor | float:
+        """t²: a plain tensor's (check _plain) is its own rounding, computed once per tensor (never written into)."""
+        if isinstance(t, torch.Tensor) and t.is_floating_point() and self._plain(t):
+            return self._own(t)
+        return _sq(t)
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -118,7 +135,7 @@ class PropagatedRounding(TorchDispatchMode):
             if _mutates(func):
                 if name == "add_":
                     alpha = kwargs.get("alpha", args[2] if len(args) > 2 else 1)
-                    return self._w(args[0]) + _sq(alpha) * self._w(args[1]) + self._own(args[0])
+                    return _total(self._w(args[0]), (self._w(args[1]), _sq(alpha)), self._own(args[0]))
                 if name == "copy_":
                     return self._w(args[1], 0.0) if isinstance(args[1], torch.Tensor) else None
                 raise _NoRule
@@ -133,35 +150,37 @@ class PropagatedRounding(TorchDispatchMode):
         b = args[1] if len(args) > 1 else kwargs.get("other")
         if name in ("add", "sub"):
             alpha = kwargs.get("alpha", args[2] if len(args) > 2 else 1)
-            return self._w(a) + _sq(alpha) * self._w(b) + y
+            return _total(y, self._wt(a), self._wt(b, _sq(alpha)))
         if name == "mul":
-            return self._w(a) * _sq(b) + self._w(b) * _sq(a) + y
+            return _total(y, self._wt(a, self._square(b)), self._wt(b, self._square(a)))
         if name == "div":
             if not isinstance(b, torch.Tensor):
-                return self._w(a) / _sq(b) + y
-            quotient = (_wide(a) if isinstance(a, torch.Tensor) else a) / _sq(b)  # ∂(a/b)/∂b = -a/b²
-            return self._w(a) / _sq(b) + self._w(b) * _sq(quotient) + y
+                return _total(y, self._wt(a, 1 / _sq(b)))
+            quotient = (_wide(a) if isinstance(a, torch.Tensor) else a) / self._square(b)  # ∂(a/b)/∂b = -a/b²
+            return _total(y, self._wt(a, 1 / self._square(b)), self._wt(b, _sq(quotient)))
         if name in ("neg", "clone", "_to_copy", "contiguous"):
-            return self._w(a) + y
+            return _total(y, self._wt(a))
         if name in ("cat", "stack"):  # the operands' elements placed side by side
             parts = [_full(self._w(t), t) for t in a]
             return func(parts, *args[1:], **kwargs) + y
         if name in ("select_backward", "slice_backward", "index_select", "gather"):  # elements placed or picked
             return func(_full(self._w(a), a), *args[1:], **kwargs) + y
         if name in _UNARY and isinstance(a, torch.Tensor) and len(args) == 1:
-            return self._w(a) * _UNARY[name](_wide(a), _wide(out)) ** 2 + y
+            derivative = _UNARY[name](_wide(a), _wide(out))  # exp's is out itself: never written into
+            square = derivative * derivative if derivative is out else derivative.square_()
+            return _total(y, self._wt(a, square))
         if name == "pow" and isinstance(a, torch.Tensor) and not isinstance(b, torch.Tensor):
-            return self._w(a) * _sq(b * _wide(a) ** (b - 1)) + y
+            return _total(y, self._wt(a, _sq(b * _wide(a) ** (b - 1))))
         if name in ("sum", "mean"):
             k = max(a.numel() // max(out.numel(), 1), 1)
             summed = func(self._w(a, k), *args[1:], **kwargs)
-            return (summed / k if name == "mean" else summed) + y
+            return _total(y, (summed, 1 / k) if name == "mean" else summed)
         if name in ("mm", "bmm", "mv", "dot"):
-            return self._product(func, a, b) + y
+            return _total(y, self._product(func, a, b))
         if name == "addmm":
             c, m1, m2 = args[:3]
             beta, alpha = kwargs.get("beta", 1), kwargs.get("alpha", 1)
-            return _sq(beta) * self._w(c) + _sq(alpha) * self._product(torch.mm, m1, m2) + y
+            return _total(y, self._wt(c, _sq(beta)), (self._product(torch.mm, m1, m2), _sq(alpha)))
         if name == "masked_fill":
             return _full(self._w(a), a).masked_fill(args[1], 0.0) + y
         if name == "where":
@@ -193,11 +212,11 @@ class PropagatedRounding(TorchDispatchMode):
             g, x = args[:2]
             if kwargs.get("approximate", args[2] if len(args) > 2 else "none") != "none":
                 raise _NoRule
-            x2 = _wide(x)
-            phi = torch.exp(-0.5 * x2 * x2) / math.sqrt(2 * math.pi)
-            first = 0.5 * (1 + torch.erf(x2 / math.sqrt(2))) + x2 * phi  # GELU'
-            second = phi * (2 - x2 * x2)  # GELU''
-            return self._w(g) * first**2 + self._w(x) * (_wide(g) * second) ** 2 + _sq(g) + y
+            x2, xx = _wide(x), self._square(x)
+            phi = torch.mul(xx, -0.5).exp_().mul_(1 / math.sqrt(2 * math.pi))
+            first = torch.mul(x2, 1 / math.sqrt(2)).erf_().add_(1).mul_(0.5).addcmul_(x2, phi)  # GELU'
+            second = torch.rsub(xx, 2).mul_(phi).mul_(_wide(g))  # g · GELU''
+            return _total(y, self._wt(g, first.square_()), self._wt(x, second.square_()), self._square(g))
         if name == "_softmax_backward_data":
             g, p, dim = args[:3]
             g2, p2 = _wide(g), _wide(p)
@@ -253,10 +272,10 @@ class PropagatedRounding(TorchDispatchMode):
         k, big = a.shape[-1], int(b.numel() > a.numel())
         k_a, k_b = (k, 1) if big == 0 else (1, k)
         if self.var.get(b) is None and self._plain(b):
-            return func(_full(self._w(a, k_a), a) + k_b * _sq(a), _sq(b))
+            return func(_full(_total(self._wt(a, k=k_a), (self._square(a), k_b)), a), self._square(b))
         if self.var.get(a) is None and self._plain(a):
-            return func(_sq(a), _full(self._w(b, k_b), b) + k_a * _sq(b))
-        return func(_full(self._w(a, k_a), a), _sq(b)) + func(_sq(a), _full(self._w(b, k_b), b))
+            return func(self._square(a), _full(_total(self._wt(b, k=k_b), (self._square(b), k_a)), b))
+        return func(_full(self._w(a, k_a), a), self._square(b)) + func(self._square(a), _full(self._w(b, k_b), b))
 
     def _plain(self, x: torch.Tensor) -> bool:
         """x's own rounding is x² in units of ε² (the gradients' dtype, wider than 16 bits: no subnormal floor)."""
@@ -315,6 +334,81 @@ _UNARY = {
 
 _CREATES = {"ones_like", "zeros_like", "empty_like", "new_zeros", "new_ones", "new_empty", "zeros", "ones", "empty",
             "full", "full_like", "new_full", "scalar_tensor", "lift_fresh"}  # fmt: skip
+
+
+IN_PLACE = 1 << 15  # elements: from here a rule's sum is accumulated in place (below it, Python's cost is the time)
+
+
+def _total(*terms) -> torch.Tensor | float:
+    """The sum of terms, each a tensor, a number, a pair (x, c) for x·c or a triple (x, c, k) for k·x·c (x a tensor or
+    a number, c a tensor or a number, k a number), or a list of such terms (_wt), broadcast. On tensors of IN_PLACE
+    elements and more: one new tensor, made by the first product or sum that comes out whole, every other term added
+    into it in place (add_, addcmul_), so that a rule's sum costs one allocation (a fresh tensor of 10^5 elements
+    costs its page faults, more than the pass) instead of one per operation; below, operation by operation (the
+    in-place path's shape and dtype bookkeeping, ~70 µs, would cost more than it saves). A term may be a cached
+    tensor (an operand's own rounding): it is only read."""
+    triples = [_triple(t) for term in terms for t in (term if isinstance(term, list) else [term])]
+    tensors = [z for x, c, _ in triples for z in (x, c) if isinstance(z, torch.Tensor)]
+    if not tensors:
+        return sum(float(x) * float(c) * k for x, c, k in triples)
+    if max(t.numel() for t in tensors) < IN_PLACE:
+        out = None
+        for x, c, k in triples:
+            scale = c * k if not isinstance(c, torch.Tensor) else c if k == 1 else c * k
+            term = x * scale if isinstance(scale, torch.Tensor) or scale != 1 else x
+            out = term if out is None else out + term
+        return out
+    shape = torch.broadcast_shapes(*(t.shape for t in tensors))
+    dtype = functools.reduce(torch.promote_types, (t.dtype for t in tensors))
+
+    def whole(*parts) -> bool:
+        return (
+            torch.broadcast_shapes(*(p.shape for p in parts)) == shape
+            and functools.reduce(torch.promote_types, (p.dtype for p in parts)) == dtype
+        )
+
+    out, number, rest = None, 0.0, []
+    for x, c, k in triples:
+        if not isinstance(x, torch.Tensor):
+            number += float(x) * float(c) * k
+        elif out is None and isinstance(c, torch.Tensor) and whole(x, c):
+            out = x * c if k == 1 else torch.mul(x, c).mul_(k)
+        else:
+            rest.append((x, c, k))
+    if out is None:  # no whole product: the first two plain terms of the full shape summed, else a copy
+        plain = [i for i, (x, c, _) in enumerate(rest) if not isinstance(c, torch.Tensor)]
+        if (
+            len(plain) >= 2
+            and rest[plain[0]][1] * rest[plain[0]][2] == 1
+            and whole(rest[plain[0]][0], rest[plain[1]][0])
+        ):
+            (x1, _, _), (x2, c2, k2) = rest[plain[0]], rest[plain[1]]
+            out = torch.add(x1, x2, alpha=c2 * k2)
+            rest = [t for i, t in enumerate(rest) if i not in plain[:2]]
+        if out is None:
+            x, c, k = rest.pop(0)
+            first = x * c * k if isinstance(c, torch.Tensor) else x * (c * k) if c * k != 1 else x
+            if first is not x and first.shape == shape and first.dtype == dtype:
+                out = first
+            else:
+                out = torch.empty(shape, dtype=dtype, device=x.device).copy_(first)
+    for x, c, k in rest:
+        if isinstance(c, torch.Tensor):
+            out.addcmul_(x, c, value=k)
+        elif c * k != 1:
+            out.add_(x, alpha=c * k)
+        else:
+            out.add_(x)
+    return out.add_(number) if number else out
+
+
+def _triple(term) -> tuple:
+    if not isinstance(term, tuple):
+        term = (term, 1.0)
+    x, c, *k = term
+    if not isinstance(x, torch.Tensor) and isinstance(c, torch.Tensor):
+        x, c = c, x  # (number, tensor): the tensor first
+    return x, c, k[0] if k else 1.0
 
 
 def _mutates(func) -> bool:
