@@ -23,10 +23,10 @@ at C = 3 that lies within MARGIN · u = 6σ, while an error of 16 u is 48σ (doc
 
 import functools
 import math
+import weakref
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils.weak import WeakIdKeyDictionary
 
 from backprop_manual.check.model import _kind
 
@@ -46,6 +46,29 @@ def _sq(t) -> torch.Tensor | float:
     return _wide(t) ** 2 if isinstance(t, torch.Tensor) else float(t) ** 2
 
 
+class _ByIdentity:
+    """tensor -> value by identity, an entry dropped when its tensor dies: torch.utils.weak.WeakIdKeyDictionary's
+    contract at a fraction of its cost (its keys are Python objects with Python __eq__ and __hash__, ~2 ms of a
+    50-operation backward): a dict by id(), each key's weakref callback removing its entry as the tensor is freed,
+    before its id can be reused."""
+
+    def __init__(self):
+        self.entries: dict[int, tuple[weakref.ref, object]] = {}
+
+    def get(self, t, default=None):
+        entry = self.entries.get(id(t))
+        return default if entry is None else entry[1]
+
+    def __getitem__(self, t):
+        return self.entries[id(t)][1]
+
+    def __setitem__(self, t, value) -> None:
+        key, entries = id(t), self.entries
+        entry = entries.get(key)
+        ref = entry[0] if entry is not None else weakref.ref(t, lambda _, key=key: entries.pop(key, None))
+        entries[key] = (ref, value)
+
+
 class PropagatedRounding(TorchDispatchMode):
     """Runs autograd's backward as it is, and beside each operation its result's variance V (module docstring), in
     units of ε² of `dtype` (the gradients' dtype: V of a float32 gradient is O(|a|²) and neither over- nor
@@ -57,8 +80,8 @@ class PropagatedRounding(TorchDispatchMode):
 
         super().__init__()
         self.eps = torch.finfo(dtype).eps
-        self.var = WeakIdKeyDictionary()  # result -> its V; a tensor not in it is exact (V = 0)
-        self.own = WeakIdKeyDictionary()  # operand -> (its version, its own rounding): computed once per write
+        self.var = _ByIdentity()  # result -> its V; a tensor not in it is exact (V = 0)
+        self.own = _ByIdentity()  # operand -> (its version, its own rounding): computed once per write
         self.failed: str | None = None  # the first operation without a rule
 
     def variance(self, t: torch.Tensor) -> torch.Tensor | None:
