@@ -302,7 +302,6 @@ def compare_tensor(
     # Measured wherever an element is past a quarter of its allowance on the rounding bound alone (measuring can
     # only raise u), so that nothing passes by a hair on a bound that was not measured
     if status == "ok" and measure is not None and finite and _past(diff, u, scratch):
-        measured = torch.zeros(diff.shape, dtype=torch.bool, device=diff.device)
         got = measure()
         for tier in [got] if isinstance(got, torch.Tensor) else got:  # each tier at least the one before it
             kind, s = tier if isinstance(tier, tuple) else ("measured", tier)
@@ -310,10 +309,10 @@ def compare_tensor(
             if kind == "propagated":  # an estimate (check/propagated.py): it settles agreement or is set aside
                 estimate = torch.maximum(u, s, out=buffers.take(4, a))
                 if not _past(diff, estimate, scratch):
-                    propagated, u = s > u, estimate
+                    propagated, u = (s, u), estimate  # (s, the bound): which decides `at` is read there alone
                     break
                 continue
-            measured |= s > u
+            measured = s > u if measured is None else measured | (s > u)
             u = torch.maximum(u, s)
             if not _past(diff, u, scratch):
                 break  # within a quarter everywhere: a further tier could only raise u, the verdict stands
@@ -349,7 +348,7 @@ def compare_tensor(
     rule = "rounding"
     if measured is not None and bool(measured[at]):
         rule = "measured"
-    elif propagated is not None and bool(propagated[at]):
+    elif propagated is not None and float(propagated[0][at]) > float(propagated[1][at]):
         rule = "propagated"
     allowed_at = MULTIPLIER * float(u[at])
     if status == "ok" and not finite:
