@@ -54,6 +54,7 @@ class _ByIdentity:
 
     def __init__(self):
         self.entries: dict[int, tuple[weakref.ref, object]] = {}
+        self.me = weakref.ref(self)  # the callbacks hold this map weakly: no cycle keeps its values alive after it
 
     def get(self, t, default=None):
         entry = self.entries.get(id(t))
@@ -65,8 +66,15 @@ class _ByIdentity:
     def __setitem__(self, t, value) -> None:
         key, entries = id(t), self.entries
         entry = entries.get(key)
-        ref = entry[0] if entry is not None else weakref.ref(t, lambda _, key=key: entries.pop(key, None))
+        ref = entry[0] if entry is not None else weakref.ref(t, functools.partial(_forget, self.me, key))
         entries[key] = (ref, value)
+
+
+def _forget(me: weakref.ref, key: int, _) -> None:
+    """A tensor of a _ByIdentity map was freed: its entry goes (unless the map went first)."""
+    owner = me()
+    if owner is not None:
+        owner.entries.pop(key, None)
 
 
 class PropagatedRounding(TorchDispatchMode):

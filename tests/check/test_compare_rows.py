@@ -85,3 +85,45 @@ def test_compare_rows_gives_compare_tensors_rows(dtype, monkeypatch):
         for r1, r2 in zip(expected, got, strict=True):
             assert not _same(r1, r2), (trial, r1.name, _same(r1, r2))
     assert flat > 200, "the flat pass settled too few rows to say anything"
+
+
+@pytest.mark.parametrize("least", [False, True], ids=["argmax", "argmin"])
+def test_first_argmax_is_torchs_first_extreme_block_by_block(least):
+    """compare.first_argmax finds the extreme through each block's own: the same index as torch's argmax (argmin),
+    the first of tied extremes, the first NaN, across block boundaries and a short last block."""
+    g = torch.Generator().manual_seed(3)
+    block = compare.FIRST_BLOCK
+    for trial in range(300):
+        n = int(torch.randint(1, 12 * block, (1,), generator=g))
+        x = torch.randint(0, 40, (n,), generator=g).to(torch.float64)  # many ties
+        if trial % 3 == 0:
+            x[torch.randint(0, n, (2,), generator=g)] = math.nan
+        if trial % 5 == 0:
+            x[torch.randint(0, n, (2,), generator=g)] = -math.inf if least else math.inf
+        expected = int(x.argmin() if least else x.argmax())
+        assert compare.first_argmax(x, least=least) == expected, (trial, n)
+
+
+def test_rows_of_many_elements_share_buffers_and_equal_each_row_compared_alone():
+    """compare_rows hands its rows one set of work buffers (compare.Buffers): rows of 10^4 to 10^5 elements, longer
+    and shorter in turn, the estimate asked or not, give the Rows compare_tensor gives each alone with fresh
+    buffers; their extremes lie in later blocks than the first (first_argmax's block path)."""
+    g = torch.Generator().manual_seed(5)
+    names = [f"t{i}" for i in range(6)]
+    manual, autograd, estimates = {}, {}, {}
+    for i, n in enumerate(names):
+        size = (70_000, 9_000, 120_000, 20_000, 70_000, 5_000)[i]
+        a = torch.randn(size, generator=g, dtype=torch.float64).to(torch.float32)
+        noise = (1 + 3e-8 * torch.randn(size, generator=g, dtype=torch.float64)) if i % 3 else 1.0
+        manual[n] = (a.double() * noise).to(torch.float32)
+        if i == 4:
+            manual[n][size - 7] += 1.0  # a slip, late in the row
+        autograd[n] = a
+        estimates[n] = a.double().abs() * 3e-7 + 1e-30
+    measure = {n: (lambda n=n: lambda: iter([("propagated", estimates[n])])) for n in names}
+    got = compare_rows(names, manual, autograd, lambda n: measure[n](), lambda: estimates)
+    for n, row in zip(names, got, strict=True):
+        alone = compare_tensor(n, manual[n], autograd[n], measure=measure[n]())
+        assert not _same(alone, row), (n, _same(alone, row))
+    assert [r.status for r in got] == ["ok", "ok", "ok", "ok", "MISMATCH", "ok"]
+    assert got[4].index == [70_000 - 7] and got[1].rule == "propagated"

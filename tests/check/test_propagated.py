@@ -219,3 +219,44 @@ def test_a_fused_norms_estimate_is_that_of_its_mathematics_op_by_op(dtype, norm)
     for name, s, t in zip(("x", "gamma", "beta"), fused, by_ops, strict=True):
         ratio = float((s / t).median())
         assert 0.5 < ratio < 2, (name, ratio)
+
+
+def test_the_map_by_identity_forgets_a_freed_tensor_and_frees_its_values_without_the_collector():
+    import gc
+    import weakref
+
+    from backprop_manual.check.propagated import _ByIdentity
+
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        kept, freed = torch.ones(3), torch.ones(2)
+        value = torch.zeros(10)
+        seen = weakref.ref(value)
+        m = _ByIdentity()
+        m[kept], m[freed] = value, 5
+        del value, freed
+        assert m.get(kept) is not None and len(m.entries) == 1  # the freed tensor's entry went with it
+        del m
+        assert seen() is None, "a reference cycle kept the map's values alive until the collector runs"
+    finally:
+        if enabled:
+            gc.enable()
+
+
+@pytest.mark.parametrize("size", [7, 1 << 16], ids=["operation-by-operation", "in-place"])
+def test_a_rules_total_is_the_plain_sum_of_its_terms(size):
+    """propagated._total (a rule's sum: tensors, numbers, (x, c) and (x, c, k) products, lists of terms, broadcast)
+    equals the same sum written out, on both of its paths, and never writes into a term."""
+    from backprop_manual.check.propagated import _total
+
+    g = torch.Generator().manual_seed(1)
+    full = torch.rand(4, size, generator=g)
+    row = torch.rand(1, size, generator=g)
+    col = torch.rand(4, 1, generator=g, dtype=torch.float64)
+    before = [t.clone() for t in (full, row, col)]
+    got = _total(row, [(full, col), (col, 2.0, 3.0)], 0.5, (row, full, 0.25), (2.0, full))
+    expected = row + full * col + 6.0 * col + 0.5 + 0.25 * row * full + 2.0 * full
+    assert got.dtype == torch.float64 and got.shape == (4, size)
+    torch.testing.assert_close(got, expected, rtol=1e-6, atol=0)
+    assert all(torch.equal(t, b) for t, b in zip((full, row, col), before, strict=True))
