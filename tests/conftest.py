@@ -51,7 +51,7 @@ def pytest_collection_modifyitems(config, items):
         names = mark.kwargs.get("dtypes", ("bfloat16", "float16"))
         if isinstance(dtype, torch.dtype) and str(dtype).removeprefix("torch.") in names:
             item.add_marker(pytest.mark.skip(reason=f"not in {dtype}: {mark.args[0]}"))
-    # the heavy tests first (a stable sort: pytest-randomly's order stays among the rest), while pyproject's
+    # the heavy tests first (a stable sort: pytest-randomly's order stays among the rest), while the root conftest's
     # --maxschedchunk=1 makes pytest-xdist hand each worker one test at a time: the longest go out first, to whichever
     # worker is free, and the workers finish together (longest-first scheduling). Without it, one heavy test dealt
     # last kept one worker busy for seconds after the other had finished.

@@ -1,4 +1,4 @@
-"""The suite's own scheduling (tests/conftest.py, pyproject's addopts): the `heavy` tests are collected first, so that
+"""The suite's own scheduling (tests/conftest.py, the root conftest): the `heavy` tests are collected first, so that
 pytest-xdist, handing out one test at a time (--maxschedchunk=1), starts them before the many short ones; and each
 marked set (README, "The tests") is collected from the files that use its marker, all of them.
 """
@@ -6,6 +6,8 @@ marked set (README, "The tests") is collected from the files that use its marker
 from pathlib import Path
 
 import pytest
+
+pytest_plugins = ["pytester"]
 
 
 def test_heavy_tests_come_before_every_other_test(request):
@@ -17,7 +19,24 @@ def test_heavy_tests_come_before_every_other_test(request):
 
 
 def test_xdist_hands_out_one_test_at_a_time(pytestconfig):
+    if not pytestconfig.pluginmanager.hasplugin("xdist"):
+        pytest.skip("pytest-xdist is not loaded in this run (-p no:xdist): nothing is handed out")
     assert pytestconfig.getoption("maxschedchunk") == 1
+
+
+def test_a_run_without_xdist_starts(pytester):
+    """The suite's configuration asks nothing of pytest-xdist that a serial run (`pytest -p no:xdist`, a debugger)
+    cannot parse: pyproject's addopts and the root conftest, in a project of one test."""
+    pytester.makefile(".toml", pyproject=(ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    pytester.makeconftest(
+        (ROOT / "conftest.py")
+        .read_text(encoding="utf-8")
+        .replace('pytest_plugins = ["tests.stress.summary"]', "pytest_plugins = []")
+    )
+    pytester.makepyfile(test_one="def test_one():\n    assert True\n")
+    result = pytester.runpytest("-p", "no:xdist", "-p", "no:randomly")
+    assert result.ret == 0, (result.stdout.str()[-2000:], result.stderr.str()[-2000:])  # 4: a usage error
+    result.assert_outcomes(passed=1)
 
 
 ROOT = Path(__file__).resolve().parents[1]
