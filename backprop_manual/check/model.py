@@ -29,6 +29,7 @@ element whose draws all happen to land small is the false alarm this guards agai
 """
 
 import functools
+import math
 import random
 import warnings
 
@@ -135,16 +136,20 @@ class RandomRounding(TorchDispatchMode):
             # by themselves. float32 and float64 only: there a subnormal (below 1e-38, 1e-308) is not a value a
             # gradient meets, while float16's start at 6e-5 and keep the floor below
             return t * self._window(t, _UNIT)
-        if scale == 0.5 and wide and bool(torch.isfinite(t).all()):
+        magnitude = t.abs()
+        if scale == 0.5 and wide and bool(magnitude.amax() < math.inf):  # no inf (and no NaN: amax propagates it)
             # a handed value moved by ±½ ULP (_nudged): the same numbers as below, in 3 operations instead of 9
             # (below float32's and float64's normal range the floor is left out, as on the line above)
-            return t + self._window(t, _HALF) * t.abs()
+            return t + self._window(t, _HALF) * magnitude
         # ±ε·|t|, and at least one ULP of the subnormals (ε · the smallest normal): a subnormal times (1 ± ε) rounds
-        # back to itself, yet every operation on subnormals loses digits; infinities and zeros stay as they are
-        step = self._signs(t) * (eps * scale) * t.abs().clamp(min=tiny)
-        # an exact 0 stays 0: a masked score's probability, a ReLU's kink at z = 0 (moving it would flip which side
-        # of the kink it is on, an O(1) change that no rounding of a computed 0 makes)
-        return torch.where(torch.isfinite(t) & (t != 0), t + step, t)
+        # back to itself, yet every operation on subnormals loses digits; infinities and zeros stay as they are.
+        # An exact 0 stays 0: a masked score's probability, a ReLU's kink at z = 0 (moving it would flip which side
+        # of the kink it is on, an O(1) change that no rounding of a computed 0 makes). NaN stays NaN by itself.
+        kept = (magnitude == 0).logical_or_(magnitude == math.inf)
+        # step = ±1 · c · max(|t|, tiny), c = ε·scale rounded to t's dtype first: the product ±c·max(|t|, tiny),
+        # rounded once, whichever of the three is multiplied first (±1 is exact), so in place, in |t|'s buffer
+        step = magnitude.clamp_(min=tiny).mul_(_rounded(eps * scale, t.dtype)).mul_(self._signs(t))
+        return torch.where(kept, t, step.add_(t))
 
     def _step(self, out, g):
         """±ε·|g| per element of out: a rounding of the O(1) local derivative that multiplies g."""
@@ -240,6 +245,13 @@ def _info(dtype: torch.dtype) -> tuple[float, float, bool]:
     return info.eps, info.smallest_normal, info.bits > 16
 
 
+@functools.lru_cache(maxsize=256)
+def _rounded(c: float, dtype: torch.dtype) -> float:
+    """c rounded to `dtype`, as a Python float: what a tensor of that dtype times c multiplies by, where the
+    product is then computed exactly (16-bit operands in float32) or in the dtype itself."""
+    return float(torch.tensor(c, dtype=torch.float64).to(dtype))
+
+
 def _same_shape(args, out) -> bool:
     """An elementwise operation's result: one tensor of its first operand's shape."""
     first = args[0] if args else None
@@ -291,8 +303,8 @@ def monte_carlo_spread(
             pass
         else:
             for s, g, a in zip(spread, grads, autograd):
-                d = (g.detach().to(torch.float64) - a.detach().to(torch.float64).unsqueeze(0)).abs()
-                torch.amax(torch.nan_to_num(d, nan=0.0, posinf=0.0), dim=0, out=s)  # non-finite draws say nothing
+                d = _distance(g, a.unsqueeze(0))
+                torch.amax(d, dim=0, out=s)  # non-finite draws say nothing
             return spread
     seed = torch.ones_like(loss)
     for _ in range(draws):
@@ -301,9 +313,16 @@ def monte_carlo_spread(
                 loss, targets, seed, retain_graph=True, allow_unused=True, materialize_grads=True
             )
         for s, g, a in zip(spread, grads, autograd):
-            d = (g.detach().to(torch.float64) - a.detach().to(torch.float64)).abs()
-            torch.maximum(s, torch.nan_to_num(d, nan=0.0, posinf=0.0), out=s)  # non-finite draws say nothing
+            torch.maximum(s, _distance(g, a), out=s)  # non-finite draws say nothing
     return spread
+
+
+def _distance(g: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    """|g - a| in float64, 0 where it is not finite (NaN or inf: a draw or a value that says nothing there), in one
+    new tensor of their broadcast shape, g copied into it as float64 and finished in place (g is never written into:
+    an unused target's gradient comes back without the draws' dimension)."""
+    d = torch.empty(torch.broadcast_shapes(g.shape, a.shape), dtype=torch.float64, device=g.device)
+    return d.copy_(g.detach()).sub_(a.detach().to(torch.float64)).abs_().nan_to_num_(nan=0.0, posinf=0.0)
 
 
 def _nudged(values, generator: torch.Generator):
@@ -329,10 +348,8 @@ def given_values_spread(backward, fwd, params, inputs, got, draws: int = DRAWS) 
                 continue
             if not (m.is_floating_point() and g.is_floating_point()):
                 continue
-            d = torch.nan_to_num(
-                (g.detach().to(torch.float64) - m.detach().to(torch.float64)).abs(), nan=0.0, posinf=0.0
-            )
-            spread[k] = torch.maximum(spread[k], d) if k in spread else d
+            d = _distance(g, m)
+            spread[k] = torch.maximum(spread[k], d, out=spread[k]) if k in spread else d
     return spread
 
 
