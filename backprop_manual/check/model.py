@@ -31,7 +31,6 @@ element whose draws all happen to land small is the false alarm this guards agai
 import functools
 import math
 import random
-import warnings
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -44,7 +43,6 @@ from torch.utils._pytree import tree_map
 # tests/check/test_tolerances.py) and a float32 relative error of 1e-6 (8.4 ε) is caught.
 MULTIPLIER = 8.0
 MARGIN = MULTIPLIER / 4  # below MARGIN · u on the rounding bound alone an element needs no measurement
-BATCHED_ELEMENTS = 1 << 20  # a graph with at most this many gradient elements: its draws run as one
 DRAWS = 8  # Monte Carlo draws; the max over 8 draws of a ±1-ULP spread is below a quarter of its scale with p < 1e-5
 
 _NORM_BACKWARD = {"native_layer_norm_backward", "native_batch_norm_backward", "native_group_norm_backward"}
@@ -80,7 +78,7 @@ def _reduction(name: str, args) -> tuple[int, int] | None:
     """(which operand, K): the operand an operation sums K products of, per element of its result, or None."""
     first = next((i for i, a in enumerate(args) if isinstance(a, torch.Tensor)), None)
     # a product's two operands: either one moved by ε√K spreads each sum alike (Σ_k a_k b_k r_k ε√K); the larger
-    # one takes it, which under batched draws is the one that carries the draws, so that each draw gets its own
+    # one takes it (under the batched draws of 2026-12-07 the one that carried the draws; kept, as measured since)
     if name in ("mm", "bmm", "mv", "dot", "vdot"):
         return int(args[1].numel() > args[0].numel()), args[0].shape[-1]
     if name in ("addmm", "baddbmm", "addbmm", "addmv"):
@@ -265,47 +263,21 @@ def tree_flatten_tensors(out) -> list[torch.Tensor]:
 
 
 def monte_carlo_spread(
-    loss: torch.Tensor,
-    targets: list[torch.Tensor],
-    autograd: list[torch.Tensor],
-    draws: int = DRAWS,
-    batched: bool | None = None,
+    loss: torch.Tensor, targets: list[torch.Tensor], autograd: list[torch.Tensor], draws: int = DRAWS
 ) -> list[torch.Tensor]:
     """s = max_k |a^(k) - a| per element (float64), for each target, from DRAWS backward passes under RandomRounding.
 
     `loss` and `targets` are in autograd's graph, kept (retain_graph); `autograd` are its unperturbed gradients.
-    batched: the DRAWS passes as one, autograd's backward vmapped over a seed of DRAWS ones (is_grads_batched), which
-    costs the per-operation Python of one pass instead of DRAWS; None (the default) batches a graph whose gradients
-    hold at most BATCHED_ELEMENTS elements in all, where that Python is the cost (an elementwise chain of 8 names:
-    5 times faster at 100 elements each, 3 at 10^4, 1.2 at 10^5), and draws a larger one pass by pass, where memory
-    is (the same chain at 10^6 elements each: 2.9 times slower batched; LayerNorm -> Linear -> GELU at 1.6 million:
-    1.08). The
-    draws are then the batch, so each gets its own noise wherever an operand carries it, and an operation vmap cannot
-    batch is run once per draw, each drawn alone (softmax's backward). An operand that does not carry the draws (a
-    value saved by the forward) gets one noise for all of them: never the one a sum's ε√K goes to (_reduction gives
-    it to the larger operand, the one that carries the draws), and always beside an operand or result that does. A
-    backward that cannot be vmapped (a custom Function's backward calling .item()) falls back to DRAWS passes."""
+    Each pass is a backward of its own, so that every operation of every pass gets a noise of its own. Not one
+    backward vmapped over a seed of DRAWS ones (is_grads_batched; used here until 2026-12-08, 3-5 times faster on
+    small graphs): there an operation on values saved by the forward alone (sigmoid(z) - y in the backward of
+    binary_cross_entropy_with_logits, 1 - y² in tanh's) runs once, before anything that carries the draws, so its
+    noise is one for all DRAWS, and where its few ±ε happen to cancel at an element, they cancel in every draw: on
+    BCE-with-logits at z ~ 5 ± 0.5, 1% of the elements had a spread below a quarter of σ's own rounding (ε/N), and a
+    correct hand backward nearer the exact gradient than autograd was flagged (tests/check/test_model.py)."""
     device = loss.device
     gen = torch.Generator(device=device).manual_seed(0)
     spread = [torch.zeros(a.shape, dtype=torch.float64, device=a.device) for a in autograd]
-    if batched is None:
-        batched = sum(a.numel() for a in autograd) <= BATCHED_ELEMENTS
-    if batched:
-        seeds = torch.ones((draws, *loss.shape), dtype=loss.dtype, device=device)
-        try:
-            with torch.enable_grad(), RandomRounding(gen), warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # vmap's "performance drop" for an operation it runs draw by draw
-                grads = torch.autograd.grad(
-                    loss, targets, seeds, retain_graph=True, allow_unused=True, materialize_grads=True,
-                    is_grads_batched=True,
-                )  # fmt: skip
-        except Exception:  # not vmappable: draw by draw below
-            pass
-        else:
-            for s, g, a in zip(spread, grads, autograd):
-                d = _distance(g, a.unsqueeze(0))
-                torch.amax(d, dim=0, out=s)  # non-finite draws say nothing
-            return spread
     seed = torch.ones_like(loss)
     for _ in range(draws):
         with torch.enable_grad(), RandomRounding(gen):

@@ -297,7 +297,7 @@ class PropagatedRounding(TorchDispatchMode):
 
     def _product(self, func, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """V of a matrix product func(a, b) (before its result's own rounding): func(W_a, b²) + func(a², W_b), the
-        operand with more elements (the one a batched draw varies, as RandomRounding) rounded by ε√K. Where an
+        operand with more elements (as RandomRounding chooses it) rounded by ε√K. Where an
         operand carries no V and is in the gradients' dtype (a value the forward saved: W = k·x²), the two products
         are one: func(W_a + k_b·a², b²) (or the mirror), as the product is linear in each operand."""
         k, big = a.shape[-1], int(b.numel() > a.numel())

@@ -440,7 +440,9 @@ def linreg_long(dtype, device, seed):
     g = generator(seed)
     X = normal(g, LONG_N, 8, mean=10.0)
     Y = X @ normal(g, 8, 2, scale=0.1) + normal(g, LONG_N, 2, scale=0.1)
-    fit = torch.linalg.lstsq(torch.cat([X, torch.ones_like(X[:, :1])], 1), Y).solution  # [9, 2]
+    # driver gelsd (SVD): the same fit at every call; the CPU's default, gelsy, returned another one (ULPs apart) at
+    # each call of the same process (torch 2.13.0+cpu, measured 2026-12-08), so that the case moved from run to run
+    fit = torch.linalg.lstsq(torch.cat([X, torch.ones_like(X[:, :1])], 1), Y, driver="gelsd").solution  # [9, 2]
     params = {"W": fit[:-1], "b": fit[-1]}
     return linreg_forward, linreg_backward, rounded(params, dtype, device), rounded({"X": X, "Y": Y}, dtype, device)
 
