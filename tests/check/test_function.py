@@ -164,3 +164,38 @@ def detached_silu(x):
 def test_usage_errors(fn, kwargs, says):
     with pytest.raises(ChainUsageError, match=says):
         bm.verify_function(fn, fx.silu_reference, **kwargs)
+
+
+class _FusedRMSNorm(torch.autograd.Function):
+    """y = x · rsqrt(mean(x²) + 1e-6) · g, its backward derived by hand (correct)."""
+
+    @staticmethod
+    def forward(ctx, x, g):
+        r = torch.rsqrt((x * x).mean(-1, keepdim=True) + 1e-6)
+        ctx.save_for_backward(x, g, r)
+        return x * r * g
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, g, r = ctx.saved_tensors
+        n, dn = x * r, gy * g
+        return r * (dn - n * (dn * n).mean(-1, keepdim=True)), (gy * n).reshape(-1, x.shape[-1]).sum(0)
+
+
+def test_where_only_the_references_gradient_overflows_fn_is_not_called_wrong():
+    """float16, rows with mean(x²) down to 1e-6 (a new user's case, 2026-12-08): the reference's plain ops overflow in
+    their gradient (inf, beyond 65504) where fn's backward stays finite. Not verified (ok False), and the message says
+    so instead of 'fn's backward is wrong'."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(16, 48, generator=gen, dtype=torch.float64)
+    x = x * 10 ** torch.empty(16, 1, dtype=torch.float64).uniform_(-3, 0, generator=gen)
+    g = 1 + 0.3 * torch.randn(48, generator=gen, dtype=torch.float64)
+
+    def reference(x, g):
+        return x * torch.rsqrt((x * x).mean(-1, keepdim=True) + 1e-6) * g
+
+    report = bm.verify_function(_FusedRMSNorm.apply, reference, x=x.half(), g=g.half())
+    assert not report.ok
+    message = report.message()
+    assert message.startswith("not verified (") and "reference's gradient is not finite where fn's is" in message
+    assert "fn's backward is wrong" not in message, message
