@@ -2,6 +2,7 @@
 element that needs no measurement; a cancellation inside one operation seen."""
 
 import importlib.util
+import math
 from pathlib import Path
 
 import pytest
@@ -199,3 +200,27 @@ def test_the_hand_backwards_own_rounding_is_measured_only_where_autograds_is_not
     asked.clear()
     row = compare_tensor("z", a + 1e-9, a, measure=tiers)  # 1e-9 > 2 u = 2e-10 on the first tier: the second asked
     assert row.ok and asked == ["autograd", "handed"] and row.uncertainty == 1e-9
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.bfloat16, torch.float16], ids=str)
+def test_the_tanh_gelus_fused_backward_rounds_its_large_terms_where_they_cancel(dtype):
+    """F.gelu(approximate="tanh") at pre-activations near -7 (a GPT-2 MLP meets them): its fused backward rounds
+    1 + t and 1 - t² to 0 there, off the exact GELU' by ~14 ε|g|, its terms ~46 times larger than the result
+    (model._local_terms). A correct hand backward, the textbook formula op by op, is no MISMATCH: before the rule, 15
+    of 20 verifications were (float64, bfloat16 and float16 through the float64 re-run)."""
+    c, k = math.sqrt(2 / math.pi), 0.044715
+
+    def forward(a, r):
+        h = torch.nn.functional.gelu(a, approximate="tanh")
+        return {"h": h, "loss": (h * r).sum()}
+
+    def backward(fwd, a, r):
+        t = torch.tanh(c * (a + k * a**3))
+        return {"h": r, "a": r * (0.5 * (1 + t) + 0.5 * a * (1 - t * t) * c * (1 + 3 * k * a * a))}
+
+    for seed in range(3):
+        g = torch.Generator().manual_seed(seed)
+        a = -7.2 + 0.3 * torch.randn(32, 16, generator=g, dtype=torch.float64)
+        r = torch.randn(32, 16, generator=g, dtype=torch.float64)
+        report = verify_chain(forward, backward, {"a": a.to(dtype)}, {"r": r.to(dtype)})
+        assert report.ok, (seed, report.message())
