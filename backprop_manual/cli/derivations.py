@@ -241,6 +241,13 @@ def run_verify(args: argparse.Namespace) -> int:
         if not report.loss_finite:  # NaN is never agreement, and a point where J itself is NaN or inf is no test
             at = f"the point of example()'s parameters on {table.path}" if table else "example()'s point"
             raise UsageError(f"{d.name}: J is not finite at {at} {where}: not verified; choose another")
+        oracle_not_finite = _only_autograd_not_finite(report)
+        if oracle_not_finite is not None:  # autograd cannot speak there: no disagreement is shown, exit 2, not 1
+            r = oracle_not_finite
+            raise UsageError(
+                f"{d.name}: autograd's own dJ/d{r.name} is not finite at {r.index} {where} (autograd {r.autograd:g}, "
+                f"the hand backward {r.manual:.8g}): not verified; choose another point or a wider dtype"
+            )
         text = report.table() if report.ok else checked(d, where, report.message)  # the witness runs the forward
         training = checked(d, where, train, d, params, inputs, lr, args.epochs) if args.epochs else None
         if report.ok:
@@ -261,6 +268,15 @@ def run_verify(args: argparse.Namespace) -> int:
     if args.json:
         write(args.json, verdict(args, d, on, lr, lr_from, runs, table))
     return 0 if ok else 1
+
+
+def _only_autograd_not_finite(report: ChainReport):
+    """The first row where autograd's gradient is not finite and the hand backward's is, when every row that is not
+    ok is such a row (then nothing disagrees that autograd can judge); else None."""
+    bad = [r for r in report.rows if not r.ok]
+    if bad and all(r.status == "not finite" and math.isfinite(r.manual) and not math.isfinite(r.autograd) for r in bad):
+        return bad[0]
+    return None
 
 
 def run(device: str, dtype: str, report: ChainReport, training: TrainingReport | None) -> dict:
