@@ -312,8 +312,7 @@ def monte_carlo_spread(
 
 def _distance(g: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
     """|g - a| in float64, 0 where it is not finite (NaN or inf: a draw or a value that says nothing there), in one
-    new tensor of their broadcast shape, g copied into it as float64 and finished in place (g is never written into:
-    an unused target's gradient comes back without the draws' dimension)."""
+    new tensor, g copied into it as float64 and finished in place (g is never written into)."""
     d = torch.empty(torch.broadcast_shapes(g.shape, a.shape), dtype=torch.float64, device=g.device)
     return d.copy_(g.detach()).sub_(a.detach().to(torch.float64)).abs_().nan_to_num_(nan=0.0, posinf=0.0)
 
